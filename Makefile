@@ -1,0 +1,53 @@
+# The front door. `make` lists the targets; `make run` and `make test` are all a new user needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat setup.py constraints.txt | cksum | cut -d' ' -f1)
+AS_OF ?= 2026-10-31T00:00:00Z
+CONF ?= conf/local.yaml
+
+# Spark 4.0 needs Java 17; prefer the system JDK 17 when JAVA_HOME is not set.
+JAVA17 := $(firstword $(wildcard /usr/lib/jvm/java-17-openjdk-amd64 /usr/lib/jvm/temurin-17-jdk-amd64))
+export JAVA_HOME ?= $(JAVA17)
+# spark-submit and the local pyspark workers must use the project's interpreter.
+export PYSPARK_PYTHON := $(abspath $(BIN)/python)
+export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
+
+.PHONY: help setup run sample test lint typecheck bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): setup.py constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11" >&2; exit 1; }
+	@test -x "$$JAVA_HOME/bin/java" || command -v java >/dev/null || { echo "error: Java 17 not found; install openjdk-17-jre-headless" >&2; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,dev]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+setup: $(STAMP) ## create .venv and install the project with pinned dependencies
+
+sample: $(STAMP) ## generate the deterministic sample data under data/sample
+	$(BIN)/feature-pipeline generate-sample --out data/sample
+
+run: sample ## run the whole pipeline on the sample data (all groups, fixed as-of time)
+	$(BIN)/build-features --conf $(CONF) --group all --as-of $(AS_OF)
+
+test: $(STAMP) ## run the test suite
+	$(BIN)/pytest
+
+lint: $(STAMP) ## ruff and mypy
+	$(BIN)/ruff check features jobs tests bench
+	$(BIN)/ruff format --check features jobs tests bench
+	$(BIN)/mypy features jobs
+
+bench: $(STAMP) ## run the benchmarks (long: generates 1M and 10M events) -> bench/RESULTS.md
+	$(BIN)/python bench/run_bench.py
+
+clean: ## remove generated data, outputs and caches (keeps .venv)
+	rm -rf data out bench/data .pytest_cache .mypy_cache .ruff_cache spark-warehouse metastore_db derby.log
+	find . -name __pycache__ -prune -exec rm -rf {} +

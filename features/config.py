@@ -1,0 +1,239 @@
+"""Typed pipeline configuration, loaded once from YAML with ``--set`` overrides.
+
+Infrastructure settings live here and never inside feature definitions. The loader is strict on
+purpose: a typo in a key (``offline_store.rot``) or a wrong type (``shuffle_partitions: many``)
+fails at start-up with the key named, instead of silently falling back to a default and writing
+somewhere unexpected. Secrets are never configuration: conf files name where a secret lives
+(e.g. a Secrets Manager id), not its value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid; the message names the key and the fix."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SparkConf:
+    """How the SparkSession is built. ``master`` is only used outside spark-submit."""
+
+    app_name: str = "feature-pipeline"
+    master: str | None = None
+    shuffle_partitions: int = 200
+    #: Extra Spark properties, passed through verbatim (``spark.executor.memory: 4g``).
+    conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileSourceConf:
+    """A source read from files (S3 event logs, RDS snapshot exports)."""
+
+    path: str
+    format: Literal["json", "parquet"] = "parquet"
+    #: ``dt``: event logs under ``dt=YYYY-MM-DD/`` (only the days a snapshot needs are read);
+    #: ``none``: one table extract read whole.
+    partitioning: Literal["dt", "none"] = "none"
+    #: Event logs only: days after an event's own day in which it may still arrive (its ``dt``).
+    lateness_days: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourcesConf:
+    clickstream: FileSourceConf
+    orders: FileSourceConf
+    customers: FileSourceConf
+
+
+@dataclass(frozen=True, kw_only=True)
+class SnapshotConf:
+    """How snapshots are cut.
+
+    ``dropout_lookback`` is how far before the largest window an entity's last event may lie for
+    it to still get one record with zero counts; set it to the interval between scheduled
+    snapshots (a larger value repeats the zero record, which is harmless).
+    """
+
+    dropout_lookback: str = "1d"
+
+
+@dataclass(frozen=True, kw_only=True)
+class OfflineStoreConf:
+    root: str
+    format: Literal["parquet"] = "parquet"
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuarantineConf:
+    root: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportsConf:
+    root: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PipelineConf:
+    """The whole configuration of one environment (``conf/<env>.yaml``)."""
+
+    env: str
+    spark: SparkConf
+    sources: SourcesConf
+    snapshot: SnapshotConf
+    offline_store: OfflineStoreConf
+    quarantine: QuarantineConf
+    reports: ReportsConf
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def load_conf(path: str | Path, overrides: Sequence[str] = ()) -> PipelineConf:
+    """Load ``path``, apply ``key.path=value`` overrides, and return the typed configuration.
+
+    ``${NAME}`` in a string value is replaced by the environment variable NAME (an unset
+    variable is an error), so one conf file serves several buckets without holding secrets.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"configuration file {path} does not exist; pass --conf conf/<env>.yaml")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping of settings at the top level")
+    for item in overrides:
+        _apply_override(raw, item)
+    conf: PipelineConf = _build(PipelineConf, _expand_env(raw, ""), "")
+    return conf
+
+
+def _apply_override(raw: dict[str, Any], item: str) -> None:
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {item!r} must look like key.path=value")
+    value = yaml.safe_load(text) if text.strip() else ""
+    parts = key.strip().split(".")
+    node: Any = raw
+    cls: Any = PipelineConf
+    for depth, part in enumerate(parts[:-1]):
+        hints = typing.get_type_hints(cls) if dataclasses.is_dataclass(cls) else {}
+        if part not in hints:
+            raise ConfigError(_unknown_key(".".join(parts[: depth + 1]), cls))
+        target = _strip_optional(hints[part])
+        if typing.get_origin(target) is dict:
+            node = node.setdefault(part, {})
+            node[".".join(parts[depth + 1 :])] = text
+            return
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {key}: {'.'.join(parts[: depth + 1])} is not a section")
+        cls = target
+    if dataclasses.is_dataclass(cls) and parts[-1] not in typing.get_type_hints(cls):
+        raise ConfigError(_unknown_key(key, cls))
+    node[parts[-1]] = value
+
+
+def _expand_env(value: Any, key: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand_env(v, f"{key}.{k}" if key else str(k)) for k, v in value.items()}
+    if isinstance(value, str):
+
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise ConfigError(f"{key}: environment variable {name} is not set")
+            return os.environ[name]
+
+        return _ENV_REF.sub(sub, value)
+    return value
+
+
+def _unknown_key(key: str, cls: Any) -> str:
+    allowed = ", ".join(f.name for f in dataclasses.fields(cls))
+    return f"unknown configuration key {key!r}; allowed here: {allowed}"
+
+
+def _strip_optional(tp: Any) -> Any:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def _build(cls: Any, data: Any, prefix: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{prefix or 'configuration'} must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in known:
+            raise ConfigError(_unknown_key(f"{prefix}{key}", cls))
+    kwargs: dict[str, Any] = {}
+    for name, fld in known.items():
+        key = f"{prefix}{name}"
+        if name not in data:
+            no_default = fld.default is dataclasses.MISSING and fld.default_factory is dataclasses.MISSING
+            if no_default:
+                raise ConfigError(f"missing configuration key {key!r}")
+            continue
+        kwargs[name] = _coerce(hints[name], data[name], key)
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        return _coerce(_strip_optional(tp), value, key)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, f"{key}.")
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise ConfigError(f"{key} must be one of {', '.join(map(str, choices))}; got {value!r}")
+        return value
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key} must be a mapping; got {value!r}")
+        return {str(k): _scalar_text(v) for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false; got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be a whole number; got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} must be a number; got {value!r}")
+        return float(value)
+    if tp is str:
+        if isinstance(value, (dict, list)) or value is None:
+            raise ConfigError(f"{key} must be a string; got {value!r}")
+        return str(value)
+    raise ConfigError(f"{key}: unsupported configuration type {tp!r}")
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

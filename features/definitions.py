@@ -1,0 +1,294 @@
+"""Feature definitions as code: entities, sources, windows, aggregations and feature groups.
+
+Definitions are declared with keyword-only dataclasses and checked when they are created, so a
+bad definition fails at import with a message that says how to fix it, long before a cluster is
+started. Output names are generated here (``{aggregation}_{window}``) and nowhere else.
+
+Nothing in this module touches Spark data: ``Filter`` and ``Derived`` produce ``Column``
+expressions lazily, for the transform stage to apply.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal
+
+from features.constants import RESERVED_NAMES
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column
+
+
+class DefinitionError(ValueError):
+    """A feature definition is invalid; the message says where and how to fix it."""
+
+
+#: SageMaker Feature Store feature types.
+FeatureType = Literal["Integral", "Fractional", "String"]
+#: Source column types, as Spark SQL type names.
+ColumnType = Literal["string", "bigint", "int", "double", "decimal(12,2)", "boolean", "date", "timestamp"]
+AggregationOp = Literal["count", "sum", "avg", "min", "max", "count_distinct", "last", "days_since_last"]
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_WINDOW = re.compile(r"^([1-9][0-9]*)([mhd])$")
+_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
+_NUMERIC = ("bigint", "int", "double", "decimal(12,2)")
+
+
+def _check_name(kind: str, name: str, where: str) -> None:
+    if not _NAME.match(name):
+        raise DefinitionError(f"{kind} name {name!r} in {where}: use lower_snake_case starting with a letter")
+
+
+@dataclass(frozen=True, order=True)
+class Window:
+    """A trailing window ``[T - length, T)`` ending at the snapshot time T."""
+
+    seconds: int
+    name: str = field(compare=False)
+
+    @property
+    def length(self) -> timedelta:
+        return timedelta(seconds=self.seconds)
+
+    @classmethod
+    def parse(cls, spec: str, where: str = "definition") -> Window:
+        match = _WINDOW.match(spec) if isinstance(spec, str) else None
+        if not match:
+            raise DefinitionError(
+                f"window {spec!r} in {where}: use a whole number and one of m, h, d (e.g. '7d', '1h')"
+            )
+        return cls(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)], name=spec)
+
+
+def parse_duration(spec: str, where: str) -> timedelta:
+    """Durations in conf use the window syntax (``1d``, ``6h``)."""
+    return Window.parse(spec, where).length
+
+
+@dataclass(frozen=True, kw_only=True)
+class Entity:
+    name: str
+    join_key: str
+    description: str
+
+    def __post_init__(self) -> None:
+        _check_name("entity", self.name, "Entity")
+        _check_name("join key", self.join_key, f"entity {self.name}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Source:
+    """A source's logical schema and the rules that decide whether a row is usable.
+
+    ``required`` columns must be non-null, ``allowed_values`` restricts categorical columns and
+    ``key`` is what duplicates (replays) are detected by. Rows failing a rule are quarantined
+    with the rule as the reason, never dropped silently.
+    """
+
+    name: str
+    description: str
+    columns: Mapping[str, ColumnType]
+    key: str
+    timestamp: str | None = None
+    required: Sequence[str] = ()
+    allowed_values: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_name("source", self.name, "Source")
+        where = f"source {self.name}"
+        for column in (self.key, *(self.required), *self.allowed_values):
+            self.check_column(column, where)
+        if self.timestamp is not None:
+            self.check_column(self.timestamp, where)
+            if self.columns[self.timestamp] != "timestamp":
+                raise DefinitionError(f"timestamp column {self.timestamp!r} of {where} must be declared 'timestamp'")
+
+    def check_column(self, column: str, where: str) -> None:
+        if column not in self.columns:
+            known = ", ".join(self.columns)
+            raise DefinitionError(f"unknown column {column!r} in {where}: source {self.name} has {known}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Filter:
+    """A declarative row filter, ``column IN values``, checked against the source at load."""
+
+    column: str
+    values: tuple[str, ...]
+
+    def to_column(self) -> Column:
+        from pyspark.sql import functions as F
+
+        return F.col(self.column).isin(list(self.values))
+
+
+def where(column: str, *values: str) -> Filter:
+    """``where("status", "completed")`` keeps the rows whose status is completed."""
+    if not values:
+        raise DefinitionError(f"where({column!r}) needs at least one value to keep")
+    return Filter(column=column, values=tuple(values))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Aggregation:
+    """One aggregation, computed for every window of its group.
+
+    ``name`` is the base of the output names: ``order_amount_sum`` with windows 7d and 30d gives
+    ``order_amount_sum_7d`` and ``order_amount_sum_30d``. ``days_since_last`` is not windowed:
+    it looks at all history before T and its output name is ``name`` itself.
+    """
+
+    name: str
+    op: AggregationOp
+    description: str
+    column: str | None = None
+    filter: Filter | None = None
+
+    @property
+    def windowed(self) -> bool:
+        return self.op != "days_since_last"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Derived:
+    """A row-level feature: ``expr(as_of)`` returns a Column over the source's columns."""
+
+    name: str
+    dtype: FeatureType
+    description: str
+    inputs: Sequence[str]
+    expr: Callable[[datetime], Column]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeatureSpec:
+    """One output feature as the stores see it."""
+
+    name: str
+    dtype: FeatureType
+    description: str
+    aggregation: Aggregation | None = None
+    window: Window | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeatureGroup:
+    """A set of features about one entity from one source, published together.
+
+    Either ``aggregations`` over ``windows`` (event-style sources) or ``derived`` row-level
+    features (one record per source row), not both: they have different row semantics.
+    """
+
+    name: str
+    description: str
+    entity: Entity
+    source: Source
+    windows: Sequence[str] = ()
+    aggregations: Sequence[Aggregation] = ()
+    derived: Sequence[Derived] = ()
+    parsed_windows: tuple[Window, ...] = field(init=False, repr=False, compare=False)
+    features: tuple[FeatureSpec, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _check_name("feature group", self.name, "FeatureGroup")
+        where = f"feature group {self.name}"
+        self.source.check_column(self.entity.join_key, where)
+        if bool(self.aggregations) == bool(self.derived):
+            raise DefinitionError(
+                f"{where}: declare either aggregations (with windows) or derived features, not "
+                f"{'both' if self.aggregations else 'neither'}"
+            )
+        if self.aggregations and self.source.timestamp is None:
+            raise DefinitionError(
+                f"{where}: aggregations need a time column; set timestamp= on source {self.source.name}"
+            )
+        windows = tuple(sorted(Window.parse(w, where) for w in self.windows))
+        if len({w.seconds for w in windows}) != len(windows):
+            raise DefinitionError(f"{where}: windows {list(self.windows)} repeat the same length")
+        if any(a.windowed for a in self.aggregations) and not windows:
+            raise DefinitionError(f"{where}: windowed aggregations need windows=[...], e.g. ['7d']")
+        object.__setattr__(self, "parsed_windows", windows)
+        specs = [*self._aggregation_specs(where), *self._derived_specs(where)]
+        seen: dict[str, str] = {}
+        for spec in specs:
+            if spec.name in RESERVED_NAMES or spec.name == self.entity.join_key:
+                raise DefinitionError(
+                    f"feature {spec.name!r} in {where} uses a reserved name; reserved are "
+                    f"{', '.join(sorted(RESERVED_NAMES))} and the join key — rename the feature"
+                )
+            if spec.name in seen:
+                raise DefinitionError(
+                    f"duplicate output name {spec.name!r} in {where} (from {seen[spec.name]} and "
+                    f"{spec.description!r}); give one of them a different name"
+                )
+            seen[spec.name] = spec.description
+        object.__setattr__(self, "features", tuple(specs))
+
+    @property
+    def largest_window(self) -> Window | None:
+        return self.parsed_windows[-1] if self.parsed_windows else None
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    def _aggregation_specs(self, where: str) -> list[FeatureSpec]:
+        specs: list[FeatureSpec] = []
+        for agg in self.aggregations:
+            _check_name("aggregation", agg.name, where)
+            at = f"aggregation {agg.name} of {where}"
+            dtype = self._output_type(agg, at)
+            if agg.filter is not None:
+                self.source.check_column(agg.filter.column, at)
+            if not agg.description.strip():
+                raise DefinitionError(f"{at}: add a description; it is published with the feature")
+            if agg.windowed:
+                for window in self.parsed_windows:
+                    specs.append(
+                        FeatureSpec(
+                            name=f"{agg.name}_{window.name}",
+                            dtype=dtype,
+                            description=f"{agg.description} (last {window.name})",
+                            aggregation=agg,
+                            window=window,
+                        )
+                    )
+            else:
+                specs.append(FeatureSpec(name=agg.name, dtype=dtype, description=agg.description, aggregation=agg))
+        return specs
+
+    def _output_type(self, agg: Aggregation, at: str) -> FeatureType:
+        if agg.op in ("count", "days_since_last"):
+            if agg.column is not None and agg.op == "count":
+                raise DefinitionError(f"{at}: count counts rows; drop column= or use count_distinct")
+            return "Integral"
+        if agg.column is None:
+            raise DefinitionError(f"{at}: op {agg.op!r} needs column=, a column of source {self.source.name}")
+        self.source.check_column(agg.column, at)
+        ctype = self.source.columns[agg.column]
+        if agg.op == "count_distinct":
+            return "Integral"
+        if agg.op in ("sum", "avg") and ctype not in _NUMERIC:
+            raise DefinitionError(f"{at}: {agg.op} needs a numeric column; {agg.column!r} is {ctype}")
+        if agg.op == "avg" or ctype in ("double", "decimal(12,2)"):
+            return "Fractional"
+        if ctype in ("bigint", "int"):
+            return "Integral"
+        if ctype == "string":
+            return "String"
+        raise DefinitionError(f"{at}: {agg.op} of a {ctype} column has no feature type; derive one instead")
+
+    def _derived_specs(self, where: str) -> list[FeatureSpec]:
+        specs = []
+        for d in self.derived:
+            _check_name("feature", d.name, where)
+            for column in d.inputs:
+                self.source.check_column(column, f"feature {d.name} of {where}")
+            if not d.description.strip():
+                raise DefinitionError(f"feature {d.name} of {where}: add a description")
+            specs.append(FeatureSpec(name=d.name, dtype=d.dtype, description=d.description))
+        return specs

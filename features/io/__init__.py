@@ -1,0 +1,1 @@
+"""Edges of the pipeline that touch storage: reading sources and listing paths."""

@@ -1,0 +1,37 @@
+"""Discovers feature groups by importing ``features.groups.*`` and collecting FeatureGroup objects."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from functools import cache
+
+from features import groups as groups_package
+from features.definitions import DefinitionError, FeatureGroup
+
+
+@cache
+def all_groups() -> dict[str, FeatureGroup]:
+    """Every FeatureGroup defined at the top level of a module in ``features.groups``."""
+    found: dict[str, FeatureGroup] = {}
+    for info in sorted(pkgutil.iter_modules(groups_package.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{groups_package.__name__}.{info.name}")
+        for value in vars(module).values():
+            if isinstance(value, FeatureGroup):
+                if value.name in found and found[value.name] is not value:
+                    raise DefinitionError(
+                        f"feature group name {value.name!r} is defined twice (second in {module.__name__}); "
+                        "group names must be unique"
+                    )
+                found[value.name] = value
+    return found
+
+
+def resolve(name: str) -> list[FeatureGroup]:
+    """``all`` or one group name -> the groups to build, with a fix-it error for unknown names."""
+    groups = all_groups()
+    if name == "all":
+        return list(groups.values())
+    if name not in groups:
+        raise KeyError(f"unknown feature group {name!r}; choose one of: all, {', '.join(groups)}")
+    return [groups[name]]

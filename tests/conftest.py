@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
 from pyspark.sql import SparkSession
 
+# PySpark converts naive datetimes with the process's local zone: make it UTC like the session.
+os.environ["TZ"] = "UTC"
+time.tzset()
 # Workers must run the interpreter the tests run in (the project's venv).
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)

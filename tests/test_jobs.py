@@ -1,0 +1,110 @@
+"""The build job's contract: arguments, exit codes, one-line errors, run report, outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from features.cli import build_main, main
+from features.sample_data import generate
+
+ROOT = Path(__file__).resolve().parents[1]
+AS_OF = "2026-10-31T00:00:00Z"
+
+
+@pytest.fixture(scope="module")
+def sample(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sample")
+    generate(out, seed=7, customers=150, events=6000, as_of=datetime(2026, 10, 31, tzinfo=UTC))
+    return out
+
+
+def overrides(sample: Path, out: Path) -> list[str]:
+    return [
+        "--set",
+        f"sources.clickstream.path={sample}/clickstream/events",
+        "--set",
+        f"sources.orders.path={sample}/rds/orders",
+        "--set",
+        f"sources.customers.path={sample}/rds/customers",
+        "--set",
+        f"offline_store.root={out}/store",
+        "--set",
+        f"quarantine.root={out}/quarantine",
+        "--set",
+        f"reports.root={out}/reports",
+        "--set",
+        "spark.shuffle_partitions=2",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--as-of", "yesterday"], "error: --as-of 'yesterday' is not an ISO-8601 time"),
+        (["--as-of", "2026-10-31T00:00:00"], "has no time zone; add Z for UTC"),
+        (["--as-of", AS_OF, "--group", "nope"], "error: unknown feature group 'nope'; choose one of: all,"),
+        (["--as-of", AS_OF, "--set", "offline_store.rot=/x"], "error: unknown configuration key 'offline_store.rot'"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert build_main(["--conf", str(ROOT / "conf/local.yaml"), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_missing_input_path_fails_with_report(
+    spark: SparkSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--conf", str(ROOT / "conf/local.yaml"), "--as-of", AS_OF, "--group", "customer_orders"]
+    args += ["--set", f"sources.orders.path={tmp_path}/missing", "--set", f"reports.root={tmp_path}/reports"]
+    args += ["--set", "spark.shuffle_partitions=2"]
+    assert build_main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"error: input path {tmp_path}/missing for source orders does not exist"
+    (report_file,) = (tmp_path / "reports" / "build_features").glob("*.json")
+    report = json.loads(report_file.read_text())
+    assert report["status"] == "failed" and "does not exist" in report["error"]
+
+
+def test_all_groups_end_to_end(
+    spark: SparkSession, sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["build", "--conf", str(ROOT / "conf/local.yaml"), "--as-of", AS_OF, *overrides(sample, tmp_path)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "succeeded" in printed and "customer_activity" in printed and "quarantined clickstream" in printed
+    (report_file,) = (tmp_path / "reports" / "build_features").glob("*.json")
+    report = json.loads(report_file.read_text())
+    assert [g["group"] for g in report["groups"]] == ["customer_activity", "customer_orders", "customer_profile"]
+    click = report["sources"]["clickstream"]
+    assert click["rows_read"] == click["accepted"] + click["quarantined"] + click["duplicates"]
+    assert click["quarantined"] > 0 and click["duplicates"] > 0
+    for g in report["groups"]:
+        part = tmp_path / "store" / g["group"] / "data" / "year=2026" / "month=10" / "day=31" / "hour=00"
+        assert g["offline_path"] == str(part)
+        written = spark.read.parquet(str(part))
+        assert written.count() == g["entities"] > 0
+        assert written.select("customer_id").distinct().count() == g["entities"]
+    profile = report["groups"][2]
+    assert profile["entities"] == report["sources"]["customers"]["accepted"] == 150
+
+
+@pytest.mark.slow
+def test_spark_submit_takes_the_same_arguments(sample: Path, tmp_path: Path) -> None:
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    cmd = [str(bin_dir / "spark-submit"), "--master", "local[1]", str(ROOT / "jobs/build_features.py")]
+    cmd += ["--conf", str(ROOT / "conf/local.yaml"), "--group", "customer_profile", "--as-of", AS_OF]
+    cmd += overrides(sample, tmp_path)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "customer_profile" in done.stdout and "succeeded" in done.stdout
+    assert list((tmp_path / "store/customer_profile/data/year=2026/month=10/day=31/hour=00").glob("snapshot-*.parquet"))

@@ -1,0 +1,57 @@
+"""Offline store: SageMaker layout, reruns replace their own snapshot only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from features.load.offline import write_snapshot
+
+T1 = datetime(2026, 10, 31, 0, 0, tzinfo=UTC)
+T2 = datetime(2026, 10, 31, 0, 30, tzinfo=UTC)  # same hour partition as T1
+T3 = datetime(2026, 11, 1, 13, 0, tzinfo=UTC)
+
+
+def snap(spark: SparkSession, as_of: datetime, values: list[int]):  # type: ignore[no-untyped-def]
+    text = as_of.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return spark.createDataFrame(
+        [(f"C{v}", text, v) for v in values], "customer_id string, event_time string, n bigint"
+    )
+
+
+def write(spark: SparkSession, root: Path, as_of: datetime, values: list[int], run: str) -> str:
+    df = snap(spark, as_of, values)
+    out = write_snapshot(
+        spark, df, root=str(root), group="g", as_of=as_of, run_id=run, rows=len(values), write_time=datetime.now(UTC)
+    )
+    return out.path
+
+
+def test_layout_metadata_and_idempotent_reruns(spark: SparkSession, tmp_path: Path) -> None:
+    path = write(spark, tmp_path, T1, [1, 2, 3], "run1")
+    assert path == f"{tmp_path}/g/data/year=2026/month=10/day=31/hour=00"
+    write(spark, tmp_path, T1, [1, 2, 3], "run2")  # rerun: replaces
+    write(spark, tmp_path, T2, [7], "run3")  # another T in the same hour: kept beside
+    write(spark, tmp_path, T3, [8, 9], "run4")
+
+    store = spark.read.parquet(str(tmp_path / "g" / "data"))
+    assert {"write_time", "api_invocation_time", "is_deleted", "year", "month", "day", "hour"} <= set(store.columns)
+    counts = {r["event_time"]: r["count"] for r in store.groupBy("event_time").count().collect()}
+    assert counts == {"2026-10-31T00:00:00Z": 3, "2026-10-31T00:30:00Z": 1, "2026-11-01T13:00:00Z": 2}
+    assert store.where(F.col("is_deleted")).count() == 0
+    hour = (
+        store.where("event_time = '2026-11-01T13:00:00Z'").select("year", "month", "day", "hour").distinct().collect()
+    )
+    assert [tuple(r) for r in hour] == [(2026, 11, 1, 13)]
+    files = sorted(p.name for p in (tmp_path / "g/data/year=2026/month=10/day=31/hour=00").glob("*.parquet"))
+    assert [f.split("-")[2] for f in files] == ["run2", "run3"]
+    assert not (tmp_path / "g" / "_staging").exists() or not any((tmp_path / "g" / "_staging").iterdir())
+
+
+def test_rerun_with_fewer_rows_leaves_no_stale_rows(spark: SparkSession, tmp_path: Path) -> None:
+    write(spark, tmp_path, T1, [1, 2, 3], "a")
+    write(spark, tmp_path, T1, [1], "b")
+    assert spark.read.parquet(str(tmp_path / "g" / "data")).count() == 1

@@ -167,9 +167,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     sample.add_argument("--events", type=int, default=300_000)
     sample.add_argument("--as-of", default="2026-10-31T00:00:00Z", help="the data ends around this time")
     sample.add_argument("--force", action="store_true", help="regenerate even if the data is there")
+    serve = sub.add_parser(
+        "serve-local",
+        help="run the local SageMaker Feature Store runtime (for development and tests)",
+        description="Local SageMaker Feature Store runtime on 127.0.0.1, backed by SQLite.",
+    )
+    from features.online.local_runtime import add_arguments as serve_arguments
+    from features.online.local_runtime import run as serve_run
+
+    serve_arguments(serve)
     args, rest = parser.parse_known_args(argv)
     if args.command == "build":
         return build_main(rest)
+    if args.command == "serve-local":
+        if rest:
+            parser.error(f"unrecognised arguments: {' '.join(rest)}")
+        return serve_run(args)
     if rest:
         parser.error(f"unrecognised arguments: {' '.join(rest)}")
     _setup_logging("INFO")

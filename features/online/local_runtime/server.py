@@ -1,0 +1,433 @@
+"""HTTP front end: one port speaking both SageMaker wire protocols.
+
+Requests are routed by ``X-Amz-Target`` first (json 1.1 control plane,
+``SageMaker.<Operation>``), then by method and path (rest-json runtime), then
+to the ``/_local/*`` admin endpoints.  SigV4 signatures are not verified; the
+credential scope is only read to put the caller's region into ARNs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import logging
+import os
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from . import errors
+from .errors import ApiError
+from .faults import FaultConfig, FaultInjector, Stats
+from .schema import JsonObject
+from .service import FeatureStoreService, RequestContext
+from .storage import Storage
+
+logger = logging.getLogger("features.online.local_runtime")
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+# How often serve_forever checks for shutdown; bounds how long stop() blocks.
+_SHUTDOWN_POLL_SECONDS = 0.05
+DEFAULT_REGION = "us-east-1"
+REST_JSON = "application/json"
+AMZ_JSON = "application/x-amz-json-1.1"
+_TARGET_PREFIX = "SageMaker."
+_REGION_RE = re.compile(r"Credential=[^/]+/[0-9]{8}/([a-z0-9-]+)/")
+
+# (method, path regex) -> runtime operation; paths come from the model's requestUri.
+_RUNTIME_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+    ("PUT", re.compile(r"/FeatureGroup/(?P<name>[^/]+)"), "PutRecord"),
+    ("GET", re.compile(r"/FeatureGroup/(?P<name>[^/]+)"), "GetRecord"),
+    ("DELETE", re.compile(r"/FeatureGroup/(?P<name>[^/]+)"), "DeleteRecord"),
+    ("POST", re.compile(r"/FeatureGroup/(?P<name>[^/]+)/ListRecords"), "ListRecords"),
+    ("POST", re.compile(r"/BatchGetRecord"), "BatchGetRecord"),
+    ("POST", re.compile(r"/BatchWriteRecord"), "BatchWriteRecord"),
+]
+# Query-string members (location=querystring) -> (model member, is a list).
+_QUERY_MEMBERS = {
+    "RecordIdentifierValueAsString": ("RecordIdentifierValueAsString", False),
+    "FeatureName": ("FeatureNames", True),
+    "ExpirationTimeResponse": ("ExpirationTimeResponse", False),
+    "EventTime": ("EventTime", False),
+    "TargetStores": ("TargetStores", True),
+    "DeletionMode": ("DeletionMode", False),
+}
+
+
+def _match_runtime_route(method: str, path: str) -> tuple[str, dict[str, str]] | None:
+    """(operation, URI members) for a runtime request, or None if nothing matches."""
+    for route_method, pattern, operation in _RUNTIME_ROUTES:
+        match = pattern.fullmatch(path)
+        if match and route_method == method:
+            # Labels are percent-encoded by botocore (an ARN's "/" arrives as %2F).
+            name = match.groupdict().get("name")
+            return operation, {} if name is None else {"FeatureGroupName": unquote(name)}
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    """True if every address ``host`` resolves to is a loopback address."""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except socket.gaierror:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in infos)
+
+
+class _Server(ThreadingHTTPServer):
+    """Threaded server that can cut idle keep-alive connections on shutdown."""
+
+    daemon_threads = True
+    block_on_close = False
+    # The default listen backlog of 5 drops connections under a parallel benchmark.
+    request_queue_size = 256
+
+    def __init__(self, address: tuple[str, int], app: LocalFeatureStore) -> None:
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.app = app
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def close_connections(self) -> None:
+        with self.connections_lock:
+            for connection in list(self.connections):
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+    server_version = "LocalFeatureStore/1"
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.connections_lock:
+            self.server.connections.discard(self.connection)
+        super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    # -- plumbing -------------------------------------------------------
+
+    def _send(
+        self,
+        status: int,
+        payload: JsonObject | None,
+        content_type: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        body = b"" if payload is None else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _send_error(self, error: ApiError, content_type: str) -> None:
+        """Shape an error so both botocore's rest-json and json parsers find the code."""
+        self.server.app.stats_counter.error(
+            error.code,
+            error.status,
+            throttling=error.code == errors.THROTTLING_EXCEPTION,
+        )
+        self._send(
+            error.status,
+            {"__type": error.code, "message": error.message},
+            content_type,
+            {"x-amzn-ErrorType": error.code},
+        )
+
+    def _read_body(self) -> bytes | None:
+        """The request body, or None after answering 413/400 for an unusable one."""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            self.close_connection = True
+            self._send_error(errors.validation("Chunked request bodies are not supported"), REST_JSON)
+            return None
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0 or length > MAX_BODY_BYTES:
+            self.close_connection = True  # the unread body would corrupt the stream
+            self._send_error(
+                ApiError(
+                    errors.VALIDATION_ERROR,
+                    f"Request body must be at most {MAX_BODY_BYTES} bytes",
+                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                ),
+                REST_JSON,
+            )
+            return None
+        return self.rfile.read(length) if length else b""
+
+    @staticmethod
+    def _parse_json(body: bytes) -> JsonObject:
+        if not body.strip():
+            return {}
+        try:
+            payload = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ApiError(errors.SERIALIZATION_EXCEPTION, f"Malformed JSON body: {exc}") from None
+        if not isinstance(payload, dict):
+            raise ApiError(errors.SERIALIZATION_EXCEPTION, "The request body must be a JSON object")
+        return payload
+
+    def _context(self) -> RequestContext:
+        match = _REGION_RE.search(self.headers.get("Authorization", ""))
+        return RequestContext(region=match.group(1) if match else DEFAULT_REGION)
+
+    def _dispatch(self) -> None:
+        body = self._read_body()
+        if body is None:
+            return
+        url = urlsplit(self.path)
+        target = self.headers.get("X-Amz-Target")
+        try:
+            if target is not None:
+                self._control(target, body)
+            elif url.path.startswith("/_local/"):
+                self._admin(url.path, body)
+            else:
+                self._runtime(url.path, url.query, body)
+        except Exception:  # an emulator bug must still answer like the service
+            logger.exception("Unhandled error serving %s %s", self.command, self.path)
+            self._send_error(
+                ApiError(errors.INTERNAL_FAILURE, "Internal failure in local runtime", 500),
+                REST_JSON,
+            )
+
+    # -- protocols ------------------------------------------------------
+
+    def _control(self, target: str, body: bytes) -> None:
+        app = self.server.app
+        operation = target[len(_TARGET_PREFIX) :] if target.startswith(_TARGET_PREFIX) else None
+        handler = app.service.control_operations.get(operation or "")
+        if self.command != "POST" or handler is None or operation is None:
+            self._send_error(
+                ApiError(errors.UNKNOWN_OPERATION, f"Unknown operation {target}"),
+                AMZ_JSON,
+            )
+            return
+        app.stats_counter.request(operation)
+        try:
+            result = handler(self._parse_json(body), self._context())
+        except ApiError as error:
+            self._send_error(error, AMZ_JSON)
+            return
+        self._send(200, result, AMZ_JSON)
+
+    def _runtime(self, path: str, query: str, body: bytes) -> None:
+        app = self.server.app
+        route = _match_runtime_route(self.command, path)
+        if route is None:
+            self._send_error(
+                ApiError(
+                    errors.UNKNOWN_OPERATION,
+                    f"No operation matches {self.command} {path}",
+                    404,
+                ),
+                REST_JSON,
+            )
+            return
+        operation, path_members = route
+        app.stats_counter.request(operation)
+        try:
+            fault = app.injector.before_request()
+            if fault is not None:
+                raise fault
+            params = self._parse_json(body) if self.command in ("PUT", "POST") else {}
+            for key, values in parse_qs(query, keep_blank_values=True).items():
+                if key in _QUERY_MEMBERS:
+                    member, is_list = _QUERY_MEMBERS[key]
+                    params[member] = values if is_list else values[-1]
+            params.update(path_members)
+            result = app.service.runtime_operations[operation](params, self._context())
+        except ApiError as error:
+            self._send_error(error, REST_JSON)
+            return
+        self._send(200, result or None, REST_JSON)
+
+    def _admin(self, path: str, body: bytes) -> None:
+        """Fault and counter endpoints for tests and the benchmark."""
+        app = self.server.app
+        route = (self.command, path)
+        if route == ("GET", "/_local/stats"):
+            self._send(200, app.stats(), REST_JSON)
+        elif route == ("POST", "/_local/reset-stats"):
+            app.reset_stats()
+            self._send(200, app.stats(), REST_JSON)
+        elif route == ("GET", "/_local/faults"):
+            self._send(200, app.faults.to_dict(), REST_JSON)
+        elif route == ("POST", "/_local/faults"):
+            try:
+                payload = json.loads(body or b"{}")
+                if not isinstance(payload, dict):
+                    raise TypeError("body must be a JSON object of FaultConfig fields")
+                app.set_faults(FaultConfig.from_dict(payload))
+            except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
+                self._send(400, {"message": str(exc)}, REST_JSON)
+                return
+            self._send(200, app.faults.to_dict(), REST_JSON)
+        elif route == ("GET", "/_local/health"):
+            self._send(200, {"status": "ok"}, REST_JSON)
+        else:
+            self._send_error(
+                ApiError(
+                    errors.UNKNOWN_OPERATION,
+                    f"No admin endpoint {self.command} {path}",
+                    404,
+                ),
+                REST_JSON,
+            )
+
+
+class LocalFeatureStore:
+    """A local SageMaker Feature Store (runtime + control-plane subset) server.
+
+    Use as a context manager, or call :meth:`start` / :meth:`stop`.  ``port=0``
+    picks a free port; read :attr:`endpoint_url` after starting.  ``clock``
+    (epoch seconds) drives TTL expiry and CreationTime so tests can move time
+    forward instead of sleeping.  Non-loopback hosts are refused unless
+    ``allow_remote`` is set, because nothing here authenticates callers.
+    """
+
+    def __init__(
+        self,
+        db_path: str | os.PathLike[str] = "./var/feature-store.sqlite",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: FaultConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        allow_remote: bool = False,
+        max_feature_groups: int = 100,
+    ) -> None:
+        if not allow_remote and not is_loopback(host):
+            raise ValueError(f"refusing to listen on non-loopback host {host!r}")
+        self.db_path = str(db_path)
+        self.host = host
+        self.port = port
+        self.injector = FaultInjector(faults or FaultConfig())
+        self.stats_counter = Stats()
+        self._clock = clock
+        self._max_feature_groups = max_feature_groups
+        self._storage: Storage | None = None
+        self._service: FeatureStoreService | None = None
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def service(self) -> FeatureStoreService:
+        if self._service is None:
+            raise RuntimeError("LocalFeatureStore is not started")
+        return self._service
+
+    @property
+    def endpoint_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("LocalFeatureStore is not started")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def faults(self) -> FaultConfig:
+        return self.injector.config
+
+    def start(self) -> Self:
+        """Open the database and serve on a background daemon thread."""
+        if self._server is not None:
+            raise RuntimeError("LocalFeatureStore is already started")
+        self._storage = Storage(self.db_path)
+        self._service = FeatureStoreService(
+            self._storage,
+            self.injector,
+            self.stats_counter,
+            clock=self._clock,
+            max_feature_groups=self._max_feature_groups,
+        )
+        try:
+            self._server = _Server((self.host, self.port), self)
+        except OSError:
+            self._storage.close()
+            self._storage = None
+            raise
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": _SHUTDOWN_POLL_SECONDS},
+            name="local-feature-store",
+            daemon=True,
+        )
+        self._thread.start()
+        logger.debug("Local feature store serving %s (db %s)", self.endpoint_url, self.db_path)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, drop open connections and close the database; idempotent."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+            server.close_connections()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._storage is not None:
+            self._storage.close()
+            self._storage = None
+        self._service = None
+
+    def set_faults(self, faults: FaultConfig) -> None:
+        self.injector.configure(faults)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters since start/reset plus the active fault configuration."""
+        return {**self.stats_counter.snapshot(), "faults": self.faults.to_dict()}
+
+    def reset_stats(self) -> None:
+        self.stats_counter.reset()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -8,17 +8,19 @@ null averages, so the online store stops serving stale non-zero values.
 The plan was chosen by measurement (bench/RESULTS.md). Exact distinct counts dominate the cost,
 so they are never computed with ``countDistinct`` per window (an Expand of the input per distinct
 column). Because every window ends at T, a value is in window w exactly when its latest time
-before T is ``>= T - w``. So the plan is two aggregations over one scan:
+before T is ``>= T - w``; so each distinct column is de-duplicated once to (entity, value, latest
+time) and then counted per window with a comparison:
 
-1. every row is exploded into one *host* element (carrying the plain aggregations) plus one
-   element per other distinct column it contributes to; grouping by (entity, tag, value)
-   de-duplicates each (entity, value) pair to its latest time and pre-aggregates the plain
-   aggregations per host value (e.g. per session), shrinking the data before the shuffle;
-2. grouping by entity merges the partial aggregates and counts, per window, the pairs whose
-   latest time falls in it.
+* the *host* branch groups by (entity, host value), where the host is an unfiltered distinct
+  column (``session_id``): it de-duplicates that column and, in the same pass, pre-aggregates
+  every plain aggregation per host value (per session), so the second aggregation by entity
+  only merges small partial results;
+* every other distinct column (``product_id`` of product views) is its own branch of
+  (entity, value) pairs, joined to the host result by entity.
 
-Groups without distinct counts take a single aggregation. The partial/merge/final split is the
-same one multi-snapshot "tiles" use.
+Conditional counts use ``count(when(...))``: with ANSI on, ``sum`` checks every addition for
+overflow and measured twice as slow. Groups without distinct counts take a single aggregation.
+The partial/merge/final split is the one multi-snapshot "tiles" use.
 """
 
 from __future__ import annotations
@@ -36,11 +38,8 @@ from features.transform.columns import utc_timestamp, whole_days_between
 
 SPARK_TYPES: dict[FeatureType, str] = {"Integral": "bigint", "Fractional": "double", "String": "string"}
 
-_TAG = "_tag"
-_VALUE = "_value"
 _LATEST = "_latest"
 _LAST_SEEN = "_last_seen"
-_HOST_TAG = 0
 
 
 @dataclass(frozen=True)
@@ -82,23 +81,28 @@ def window_aggregates(df: DataFrame, *, group: FeatureGroup, as_of: datetime, dr
     if band_start is not None and not plan.has_lifetime:
         rows = rows.where(ts >= utc_timestamp(band_start))
 
-    if plan.distinct:
-        stage1 = (
-            plan.explode(rows)
-            .groupBy(key, _TAG, _VALUE)
-            .agg(F.max(plan.ts).alias(_LATEST), *(p.partial.alias(p.name) for p in plan.partials))
-        )
-        merged = stage1.groupBy(key).agg(
+    partials = [p.partial.alias(p.name) for p in plan.partials]
+    if plan.host is not None:
+        assert plan.host.column is not None
+        per_host = rows.groupBy(key, plan.host.column).agg(F.max(plan.ts).alias(_LATEST), *partials)
+        merged = per_host.groupBy(key).agg(
             F.max(_LATEST).alias(_LAST_SEEN),
             *(p.merge(F.col(p.name)).alias(p.name) for p in plan.partials),
-            *plan.distinct_counts(),
+            *plan.distinct_counts(plan.host),
         )
     else:
-        merged = rows.groupBy(key).agg(
-            F.max(plan.ts).alias(_LAST_SEEN), *(p.partial.alias(p.name) for p in plan.partials)
-        )
+        merged = rows.groupBy(key).agg(F.max(plan.ts).alias(_LAST_SEEN), *partials)
     if band_start is not None:
         merged = merged.where(F.col(_LAST_SEEN) >= utc_timestamp(band_start))
+    for agg in plan.distinct:
+        if agg is plan.host:
+            continue
+        assert agg.column is not None
+        keep = F.col(agg.column).isNotNull() & (agg.filter.to_column() if agg.filter is not None else F.lit(True))
+        if largest is not None:
+            keep = keep & (ts >= utc_timestamp(as_of - largest.length))
+        pairs = rows.where(keep).groupBy(key, agg.column).agg(F.max(plan.ts).alias(_LATEST))
+        merged = merged.join(pairs.groupBy(key).agg(*plan.distinct_counts(agg)), key, "left")
     return merged.select(F.col(key), _event_time(as_of), *plan.finals())
 
 
@@ -117,10 +121,9 @@ class _Plan:
         aggs = list(group.aggregations)
         self.distinct = [a for a in aggs if a.op == "count_distinct"]
         self.has_lifetime = any(not a.windowed for a in aggs)
-        # The host is an unfiltered distinct column: every row contributes to it, so the plain
-        # aggregations can ride on its elements instead of needing elements of their own.
+        # The host is an unfiltered distinct column: every row has one, so the plain aggregations
+        # can be pre-aggregated per host value in the pass that de-duplicates it.
         self.host = next((a for a in self.distinct if a.filter is None), None)
-        self.tags = {a.name: (_HOST_TAG if a is self.host else i + 1) for i, a in enumerate(self.distinct)}
         self.specs = group.features
         self.partials: list[_Partial] = []
         self._final: dict[str, Column] = {}
@@ -128,13 +131,10 @@ class _Plan:
             if spec.aggregation is not None and spec.aggregation.op != "count_distinct":
                 self._add_plain(spec)
 
-    # -- plain aggregations: partial / merge / final -------------------------------------------
     def _condition(self, agg: Aggregation, window: Window | None) -> Column:
         cond = F.lit(True)
-        if self.distinct:
-            cond = F.col(_TAG) == _HOST_TAG
         if window is not None:
-            cond = cond & (F.col(self.ts) >= utc_timestamp(self.as_of - window.length))
+            cond = F.col(self.ts) >= utc_timestamp(self.as_of - window.length)
         if agg.filter is not None:
             cond = cond & agg.filter.to_column()
         return cond
@@ -147,7 +147,7 @@ class _Plan:
         name = spec.name
         value = F.col(agg.column) if agg.column else None
         if agg.op == "count":
-            self._partial(name, F.sum(F.when(cond, 1).otherwise(0)), F.sum)
+            self._partial(name, F.count(F.when(cond, F.lit(1))), F.sum)
             self._final[name] = F.coalesce(F.col(name), F.lit(0)).cast(out)
         elif agg.op == "sum":
             assert value is not None
@@ -179,48 +179,18 @@ class _Plan:
     def _partial(self, name: str, partial: Column, merge: Callable[[Column], Column]) -> None:
         self.partials.append(_Partial(name=name, partial=partial, merge=merge))
 
-    # -- distinct counts ---------------------------------------------------------------------------
-    def explode(self, rows: DataFrame) -> DataFrame:
-        """One host element per row plus one element per other distinct column the row feeds."""
-        key = self.group.entity.join_key
-        carried = sorted(
-            {a.filter.column for a in self.group.aggregations if a.filter is not None}
-            | {a.column for a in self.group.aggregations if a.column and a.op != "count_distinct"}
-        )
-        types = self.group.source.columns
-
-        def element(tag: int, value: Column, with_carried: bool) -> Column:
-            extra = [(F.col(c) if with_carried else F.lit(None).cast(types[c])).alias(c) for c in carried]
-            return F.struct(
-                F.lit(tag).alias(_TAG), value.cast("string").alias(_VALUE), F.col(self.ts).alias(self.ts), *extra
-            )
-
-        host_value = F.col(self.host.column) if self.host and self.host.column else F.lit(None)
-        elements = [element(_HOST_TAG, host_value, True)]
-        for agg in self.distinct:
-            if agg is self.host:
-                continue
-            assert agg.column is not None
-            keep = F.col(agg.column).isNotNull()
-            if agg.filter is not None:
-                keep = keep & agg.filter.to_column()
-            elements.append(F.when(keep, element(self.tags[agg.name], F.col(agg.column), False)))
-        exploded = F.explode(F.filter(F.array(*elements), lambda e: e.isNotNull())).alias("_e")
-        return rows.select(F.col(key), exploded).select(key, "_e.*")
-
-    def distinct_counts(self) -> list[Column]:
+    def distinct_counts(self, agg: Aggregation) -> list[Column]:
+        """Per window, the (entity, value) pairs whose latest time falls inside it."""
+        assert agg.column is not None
         counts = []
         for spec in self.specs:
-            agg = spec.aggregation
-            if agg is None or agg.op != "count_distinct":
+            if spec.aggregation is not agg:
                 continue
             assert spec.window is not None
-            in_window = (
-                (F.col(_TAG) == self.tags[agg.name])
-                & F.col(_VALUE).isNotNull()
-                & (F.col(_LATEST) >= utc_timestamp(self.as_of - spec.window.length))
+            in_window = F.col(agg.column).isNotNull() & (
+                F.col(_LATEST) >= utc_timestamp(self.as_of - spec.window.length)
             )
-            counts.append(F.sum(F.when(in_window, 1).otherwise(0)).alias(spec.name))
+            counts.append(F.count(F.when(in_window, F.lit(1))).alias(spec.name))
         return counts
 
     def finals(self) -> list[Column]:

@@ -15,6 +15,8 @@ export JAVA_HOME ?= $(JAVA17)
 # spark-submit and the local pyspark workers must use the project's interpreter.
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
+# Local Spark binds to loopback only.
+export SPARK_LOCAL_IP ?= 127.0.0.1
 
 .PHONY: help setup run sample test lint typecheck bench clean
 

@@ -161,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("build", help="build feature snapshots (same arguments as build-features)", add_help=False)
     sample = sub.add_parser("generate-sample", help="write the deterministic sample data set")
+    sample.add_argument("--conf", default="conf/local.yaml", help="configuration for the Spark session")
     sample.add_argument("--out", default="data/sample", help="output directory (default data/sample)")
     sample.add_argument("--seed", type=int, default=42)
     sample.add_argument("--customers", type=int, default=3000)
@@ -188,14 +189,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging("INFO")
     if args.command == "generate-sample":
         from features.sample_data import generate
+        from features.session import get_spark
 
         try:
             as_of = parse_as_of(args.as_of)
-        except UsageError as exc:
+            conf = load_conf(args.conf)
+        except (UsageError, ConfigError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
         generate(
-            Path(args.out), seed=args.seed, customers=args.customers, events=args.events, as_of=as_of, force=args.force
+            get_spark(conf),
+            Path(args.out),
+            seed=args.seed,
+            customers=args.customers,
+            events=args.events,
+            as_of=as_of,
+            force=args.force,
         )
         return EXIT_OK
     parser.error(f"unknown command {args.command}")

@@ -19,6 +19,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from pyspark.sql import SparkSession
+
+from features.sources import CUSTOMERS, ORDERS
+
 log = logging.getLogger(__name__)
 
 EVENT_MIX = (("page_view", 0.5), ("product_view", 0.3), ("add_to_cart", 0.08), ("search", 0.12))
@@ -26,7 +30,9 @@ DAYS = 100
 PRODUCTS = 5000
 
 
-def generate(out: Path, *, seed: int, customers: int, events: int, as_of: datetime, force: bool = False) -> None:
+def generate(
+    spark: SparkSession, out: Path, *, seed: int, customers: int, events: int, as_of: datetime, force: bool = False
+) -> None:
     """Write the sample under ``out`` (clickstream/, rds/orders/, rds/customers/); idempotent."""
     manifest = {"seed": seed, "customers": customers, "events": events, "as_of": as_of.isoformat(), "version": 1}
     marker = out / "_manifest.json"
@@ -40,7 +46,7 @@ def generate(out: Path, *, seed: int, customers: int, events: int, as_of: dateti
     rows = _customers(rng, ids, as_of)
     n_events = _write_clickstream(rng, out / "clickstream" / "events", ids, events, as_of)
     orders = _orders(rng, ids, as_of)
-    _write_tables(out / "rds", orders, rows)
+    _write_tables(spark, out / "rds", orders, rows)
     marker.write_text(json.dumps(manifest, indent=2))
     log.info("sample data written to %s: %d events, %d orders, %d customers", out, n_events, len(orders), len(rows))
 
@@ -156,19 +162,10 @@ def _orders(rng: random.Random, ids: list[str], as_of: datetime) -> list[dict[st
     return orders
 
 
-def _write_tables(root: Path, orders: list[dict[str, Any]], customers: list[dict[str, Any]]) -> None:
+def _write_tables(
+    spark: SparkSession, root: Path, orders: list[dict[str, Any]], customers: list[dict[str, Any]]
+) -> None:
     """RDS snapshot exports are Parquet per table; written with Spark (no extra Parquet library)."""
-    from pyspark.sql import SparkSession
-
-    from features.sources import CUSTOMERS, ORDERS
-
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .appName("generate-sample")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
-    )
     for source, rows in ((ORDERS, orders), (CUSTOMERS, customers)):
         schema = ", ".join(f"{c} {t}" for c, t in source.columns.items())
         df = spark.createDataFrame([tuple(r[c] for c in source.columns) for r in rows], schema)

@@ -16,6 +16,8 @@ time.tzset()
 # Workers must run the interpreter the tests run in (the project's venv).
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+# Spark's driver and block manager listen on loopback only.
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +26,7 @@ def spark() -> Iterator[SparkSession]:
         SparkSession.builder.master("local[2,3]")  # 3 attempts: task-retry tests need it
         .appName("feature-pipeline-tests")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.default.parallelism", "2")
         .config("spark.sql.session.timeZone", "UTC")

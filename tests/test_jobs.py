@@ -22,7 +22,7 @@ AS_OF = "2026-10-31T00:00:00Z"
 @pytest.fixture(scope="module")
 def sample(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sample")
-    generate(out, seed=7, customers=150, events=6000, as_of=datetime(2026, 10, 31, tzinfo=UTC))
+    generate(spark, out, seed=7, customers=150, events=6000, as_of=datetime(2026, 10, 31, tzinfo=UTC))
     return out
 
 
@@ -95,6 +95,11 @@ def test_all_groups_end_to_end(
         assert written.select("customer_id").distinct().count() == g["entities"]
     profile = report["groups"][2]
     assert profile["entities"] == report["sources"]["customers"]["accepted"] == 150
+
+    # A rerun of the same as-of replaces the snapshot: same rows, no duplicates.
+    assert main([*args, "--group", "customer_orders"]) == 0
+    orders = spark.read.parquet(str(tmp_path / "store" / "customer_orders" / "data"))
+    assert orders.count() == orders.select("customer_id").distinct().count() == report["groups"][1]["entities"]
 
 
 @pytest.mark.slow

@@ -38,16 +38,46 @@ class SparkConf:
 
 
 @dataclass(frozen=True, kw_only=True)
-class FileSourceConf:
-    """A source read from files (S3 event logs, RDS snapshot exports)."""
+class JdbcConf:
+    """A live read of an RDS table over JDBC.
 
-    path: str
+    The password is never configuration: name the environment variable holding it
+    (``password_env``) or the AWS Secrets Manager secret (``password_secret_id``; a JSON secret's
+    ``password`` key, or the plain secret string).
+    """
+
+    url: str
+    table: str
+    user: str
+    password_env: str | None = None
+    password_secret_id: str | None = None
+    #: JDBC driver class; None lets the driver manager pick it from the URL.
+    driver: str | None = None
+    #: Numeric or timestamp column to split the read on; None reads in one partition.
+    partition_column: str | None = None
+    num_partitions: int = 4
+    fetch_size: int = 10_000
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileSourceConf:
+    """Where a source is read from: files (S3 event logs, RDS snapshot exports) or JDBC."""
+
+    path: str = ""
     format: Literal["json", "parquet"] = "parquet"
     #: ``dt``: event logs under ``dt=YYYY-MM-DD/`` (only the days a snapshot needs are read);
     #: ``none``: one table extract read whole.
     partitioning: Literal["dt", "none"] = "none"
     #: Event logs only: days after an event's own day in which it may still arrive (its ``dt``).
     lateness_days: int = 1
+    #: Read the table live over JDBC instead of from ``path``.
+    jdbc: JdbcConf | None = None
+
+    def __post_init__(self) -> None:
+        if bool(self.path) == (self.jdbc is not None):
+            raise ConfigError("a source needs exactly one of path (files) or jdbc (a live table)")
+        if self.jdbc is not None and (self.jdbc.password_env is None) == (self.jdbc.password_secret_id is None):
+            raise ConfigError("jdbc needs exactly one of password_env or password_secret_id")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -193,7 +223,10 @@ def _build(cls: Any, data: Any, prefix: str) -> Any:
                 raise ConfigError(f"missing configuration key {key!r}")
             continue
         kwargs[name] = _coerce(hints[name], data[name], key)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        raise ConfigError(f"{prefix.rstrip('.') or 'configuration'}: {exc}") from None
 
 
 def _coerce(tp: Any, value: Any, key: str) -> Any:

@@ -64,6 +64,11 @@ def test_overrides_apply_with_types() -> None:
         ("spark.shuffle_partitions=many", "spark.shuffle_partitions must be a whole number; got 'many'"),
         ("sources.orders.format=csv", "sources.orders.format must be one of json, parquet; got 'csv'"),
         ("offline_store.root", "must look like key.path=value"),
+        ("sources.orders.path=", "sources.orders: a source needs exactly one of path (files) or jdbc"),
+        (
+            "sources.orders.jdbc={url: 'jdbc:postgresql://h/db', table: orders, user: u}",
+            "sources.orders: a source needs exactly one of path",
+        ),
     ],
 )
 def test_bad_overrides_name_the_key(override: str, message: str) -> None:

@@ -106,6 +106,77 @@ class OfflineStoreConf:
 
 
 @dataclass(frozen=True, kw_only=True)
+class OnlineStoreConf:
+    """The SageMaker Feature Store online store the latest records are pushed to.
+
+    Credentials come only from the default AWS chain (instance profile, EMR job role, env).
+    ``endpoint_url`` points at the local runtime in development; null means AWS itself.
+    """
+
+    enabled: bool = False
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    write_api: Literal["put_record", "batch_write_record"] = "batch_write_record"
+    max_in_flight: int = 16
+    max_attempts: int = 8
+    base_backoff_ms: float = 50.0
+    max_backoff_ms: float = 5000.0
+    #: Push partitions; null = one per executor core.
+    partitions: int | None = None
+    dead_letter_root: str = ""
+    #: Dead-lettered records allowed before the run fails.
+    dead_letter_tolerance: int = 0
+    #: Create the feature groups (idempotently) before pushing.
+    register: bool = False
+    #: Where SageMaker's own offline store would live for registered groups (null: online only).
+    offline_s3_uri: str | None = None
+    #: IAM role SageMaker assumes to write that offline store (AWS only).
+    role_arn: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.enabled and not self.dead_letter_root:
+            raise ConfigError("dead_letter_root is required when the online store is enabled")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DriftConf:
+    """Drift of each feature against the previous snapshot in the offline store."""
+
+    #: Population stability index above which a feature has drifted.
+    psi_threshold: float = 0.25
+    psi_action: Literal["warn", "fail"] = "warn"
+    #: Absolute change in a feature's null rate that counts as drift.
+    null_rate_threshold: float = 0.1
+    null_rate_action: Literal["warn", "fail"] = "warn"
+    bins: int = 10
+
+
+@dataclass(frozen=True, kw_only=True)
+class ValidationConf:
+    """The quality gate run on every snapshot before anything is written."""
+
+    enabled: bool = True
+    #: ``strict``: a failed expectation writes nothing and fails the run; ``warn``: write and report.
+    policy: Literal["strict", "warn"] = "strict"
+    #: Per-group policy overrides, e.g. ``{customer_profile: warn}``.
+    group_policies: dict[str, str] = field(default_factory=dict)
+    #: Allowed relative change of the row count against the previous snapshot (0.5 = +-50%).
+    row_count_band: float = 0.5
+    drift: DriftConf = field(default_factory=DriftConf)
+    #: Maximum age of the newest input event at the as-of time (a duration like 1d).
+    freshness_max_age: str = "2d"
+    freshness_action: Literal["warn", "fail"] = "warn"
+
+    def __post_init__(self) -> None:
+        for group, policy in self.group_policies.items():
+            if policy not in ("strict", "warn"):
+                raise ConfigError(f"group_policies.{group} must be strict or warn; got {policy!r}")
+
+    def policy_for(self, group: str) -> str:
+        return self.group_policies.get(group, self.policy)
+
+
+@dataclass(frozen=True, kw_only=True)
 class QuarantineConf:
     root: str
 
@@ -126,6 +197,8 @@ class PipelineConf:
     offline_store: OfflineStoreConf
     quarantine: QuarantineConf
     reports: ReportsConf
+    online_store: OnlineStoreConf = field(default_factory=OnlineStoreConf)
+    validation: ValidationConf = field(default_factory=ValidationConf)
 
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

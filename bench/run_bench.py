@@ -63,7 +63,9 @@ def ours(df: DataFrame) -> DataFrame:
 
 SPARK_PLANS: dict[str, Callable[[DataFrame], DataFrame]] = {
     "spark (this project)": ours,
-    "spark naive: countDistinct per window, one groupBy": lambda df: naive_countdistinct_one_groupby(df, AS_OF, LOOKBACK),
+    "spark naive: countDistinct per window, one groupBy": (
+        lambda df: naive_countdistinct_one_groupby(df, AS_OF, LOOKBACK)
+    ),
     "spark naive: one groupBy per window, joined": lambda df: naive_groupby_per_window_joined(df, AS_OF, LOOKBACK),
 }
 
@@ -83,7 +85,7 @@ def duckdb_run(path: str) -> Callable[[], object]:
         con = duckdb.connect()
         con.execute("SET threads = 2")
         con.execute("SET TimeZone = 'UTC'")
-        best_formulation(con, f"{path}/*.parquet", AS_OF, LOOKBACK)
+        best_formulation(con, path, AS_OF, LOOKBACK)
         con.close()
         return None
 
@@ -101,7 +103,7 @@ def checksum_spark(df: DataFrame) -> tuple[int, int]:
 def checksum_duckdb(path: str) -> tuple[int, int]:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    best_formulation(con, f"{path}/*.parquet", AS_OF, LOOKBACK)
+    best_formulation(con, path, AS_OF, LOOKBACK)
     cols = [r[0] for r in con.execute("DESCRIBE activity").fetchall() if r[0] not in ("customer_id", "event_time")]
     total = " + ".join(f"SUM({c})" for c in cols)
     n, s = con.execute(f"SELECT COUNT(*), {total} FROM activity").fetchone()  # type: ignore[misc]
@@ -130,7 +132,7 @@ def main() -> int:
     spark.sparkContext.setLogLevel("ERROR")
     results: dict[int, dict[str, list[float]]] = {}
     for n, size in enumerate(sizes):
-        path = generate(size, str(HERE / "data" / f"events_{size}"), as_of=AS_OF)
+        path = generate(size, str(HERE / "data" / f"events_{size}"), as_of=AS_OF)  # a Parquet glob
         df = spark.read.parquet(path)
         if n == 0:
             want = checksum_duckdb(path)
@@ -142,7 +144,9 @@ def main() -> int:
         results[size] = {}
         runs: dict[str, Callable[[], object]] = {"duckdb (best formulation)": duckdb_run(path)}
         for name, plan in SPARK_PLANS.items():
-            runs[name] = lambda plan=plan: plan(spark.read.parquet(path)).write.format("noop").mode("overwrite").save()
+            runs[name] = lambda plan=plan, path=path: (
+                plan(spark.read.parquet(path)).write.format("noop").mode("overwrite").save()
+            )
         for name, run in runs.items():
             results[size][name] = timed(run, args.repeats)
             print(f"{size:>11,} events  {name:<52} median {statistics.median(results[size][name]):7.2f}s", flush=True)

@@ -89,7 +89,7 @@ def read_event_log(
     raw_schema = StructType([StructField(c, StringType()) for c in source.columns])
     if not chosen:
         empty = spark.createDataFrame([], raw_schema)
-        return _classify(spark, source, empty.withColumn(CORRUPT_RECORD, F.lit(None).cast("string")), [])
+        return classify(spark, source, empty.withColumn(CORRUPT_RECORD, F.lit(None).cast("string")), [])
     if conf.format == "json":
         raw = (
             spark.read.schema(raw_schema.add(StructField(CORRUPT_RECORD, StringType())))
@@ -104,7 +104,7 @@ def read_event_log(
             *(F.col(c).cast("string").alias(c) for c in source.columns),
             F.lit(None).cast("string").alias(CORRUPT_RECORD),
         )
-    return _classify(spark, source, raw, chosen)
+    return classify(spark, source, raw, chosen)
 
 
 def read_table(spark: SparkSession, conf: FileSourceConf, source: Source) -> Extracted:
@@ -115,7 +115,7 @@ def read_table(spark: SparkSession, conf: FileSourceConf, source: Source) -> Ext
     raw = reader.json(conf.path) if conf.format == "json" else reader.parquet(conf.path)
     _require_columns(raw, source, conf.path)
     raw = raw.select(*(F.col(c) for c in source.columns), F.lit(None).cast("string").alias(CORRUPT_RECORD))
-    return _classify(spark, source, raw, [conf.path])
+    return classify(spark, source, raw, [conf.path])
 
 
 def _require_columns(raw: DataFrame, source: Source, path: str) -> None:
@@ -157,7 +157,7 @@ def _reason(source: Source, raw: DataFrame) -> Column:
     return reason
 
 
-def _classify(spark: SparkSession, source: Source, raw: DataFrame, paths: list[str]) -> Extracted:
+def classify(spark: SparkSession, source: Source, raw: DataFrame, paths: list[str]) -> Extracted:
     classified = raw.withColumn(QUARANTINE_REASON, _reason(source, raw)).persist()
     try:
         counts = {

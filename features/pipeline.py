@@ -12,8 +12,10 @@ import time
 from datetime import datetime, timedelta
 
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from features.config import FileSourceConf, PipelineConf
+from features.constants import QUARANTINE_REASON
 from features.definitions import FeatureGroup, parse_duration
 from features.io import fs
 from features.io.extract import Extracted, read_event_log, read_table
@@ -78,9 +80,11 @@ def _extract(
     else:
         ex = read_table(spark, sconf, source)
     quarantine_path = f"{conf.quarantine.root.rstrip('/')}/{source.name}/as_of={snapshot_tag(as_of)}"
+    samples: dict[str, list[dict[str, str | None]]] = {}
     if ex.quarantined_rows:
         ex.quarantined.write.mode("overwrite").json(quarantine_path)
         log.warning("%s: %d rows quarantined -> %s", source.name, ex.quarantined_rows, quarantine_path)
+        samples = quarantine_samples(ex)
     else:
         fs.delete(spark, quarantine_path)
     report.sources[source.name] = SourceReport(
@@ -94,9 +98,30 @@ def _extract(
         duplicates=ex.duplicate_rows,
         quarantine_reasons=ex.quarantine_reasons,
         quarantine_path=quarantine_path if ex.quarantined_rows else None,
+        quarantine_samples=samples,
         seconds=round(time.perf_counter() - began, 3),
     )
     return ex
+
+
+def quarantine_samples(ex: Extracted, per_reason: int = 3, width: int = 120) -> dict[str, list[dict[str, str | None]]]:
+    """A few quarantined rows per reason for the run report, values cut to ``width`` characters.
+
+    Enough for an on-call engineer to recognise the problem without opening the quarantine files;
+    one small job per reason over the cached classification.
+    """
+    out: dict[str, list[dict[str, str | None]]] = {}
+    for reason in ex.quarantine_reasons:
+        rows = ex.quarantined.where(F.col(QUARANTINE_REASON) == reason).limit(per_reason).collect()
+        out[reason] = [
+            {k: None if v is None else _cut(str(v), width) for k, v in row.asDict().items() if k != QUARANTINE_REASON}
+            for row in rows
+        ]
+    return out
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else f"{text[: width - 3]}..."
 
 
 def _build_group(

@@ -25,6 +25,8 @@ class SourceReport:
     quarantine_reasons: dict[str, int]
     quarantine_path: str | None
     seconds: float
+    #: A few quarantined rows per reason (values shortened), for a first look without the files.
+    quarantine_samples: dict[str, list[dict[str, str | None]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -96,6 +98,9 @@ def summary(report: RunReport) -> str:
         for s in report.sources.values():
             for reason, count in s.quarantine_reasons.items():
                 lines.append(f"  quarantined {s.source}: {count} x {reason}")
+                for sample in s.quarantine_samples.get(reason, [])[:1]:
+                    shown = {k: v for k, v in sample.items() if v is not None}
+                    lines.append(f"      e.g. {json.dumps(shown)[:160]}")
             if s.quarantined and s.quarantine_path:
                 lines.append(f"  quarantine of {s.source}: {s.quarantine_path}")
         lines.append("")

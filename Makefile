@@ -18,7 +18,7 @@ export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
 # Local Spark binds to loopback only.
 export SPARK_LOCAL_IP ?= 127.0.0.1
 
-.PHONY: help setup run sample test lint typecheck bench clean
+.PHONY: help setup services run sample test lint typecheck bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,6 +32,15 @@ $(STAMP): setup.py constraints.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
 setup: $(STAMP) ## create .venv and install the project with pinned dependencies
+
+services: ## install the PostgreSQL and MariaDB servers the JDBC tests start (Debian; needs root)
+	@if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && [ -x /usr/sbin/mariadbd ]; then \
+		echo "postgresql and mariadb servers already installed"; \
+	else \
+		set -e; apt-get update -qq; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql mariadb-server >/dev/null; \
+		service postgresql stop >/dev/null 2>&1 || true; service mariadb stop >/dev/null 2>&1 || true; \
+	fi
 
 sample: $(STAMP) ## generate the deterministic sample data under data/sample
 	$(BIN)/feature-pipeline generate-sample --out data/sample

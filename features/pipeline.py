@@ -19,6 +19,7 @@ from features.constants import QUARANTINE_REASON
 from features.definitions import FeatureGroup, parse_duration
 from features.io import fs
 from features.io.extract import Extracted, read_event_log, read_table
+from features.io.jdbc import read_jdbc_table
 from features.load.offline import snapshot_tag, write_snapshot
 from features.report import GroupReport, RunReport, SourceReport
 from features.transform.windows import snapshot
@@ -75,7 +76,9 @@ def _extract(
     source = group.source
     sconf = source_conf(conf, source.name)
     began = time.perf_counter()
-    if sconf.partitioning == "dt":
+    if sconf.jdbc is not None:
+        ex = read_jdbc_table(spark, sconf.jdbc, source, start=start, end=as_of)
+    elif sconf.partitioning == "dt":
         ex = read_event_log(spark, sconf, source, start=start or datetime.min.replace(tzinfo=as_of.tzinfo), end=as_of)
     else:
         ex = read_table(spark, sconf, source)

@@ -13,6 +13,7 @@ import os
 from pyspark.sql import SparkSession
 
 from features.config import PipelineConf
+from features.io.jdbc import JDBC_PACKAGES
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +40,16 @@ def get_spark(conf: PipelineConf) -> SparkSession:
                 "--set spark.master=local[2] to run locally"
             )
         builder = builder.master(conf.spark.master)
-    settings = {
-        "spark.sql.shuffle.partitions": str(conf.spark.shuffle_partitions),
-        **conf.spark.conf,
-        **REQUIRED_SETTINGS,
-    }
+    settings = {"spark.sql.shuffle.partitions": str(conf.spark.shuffle_partitions)}
+    if not launched_by_spark_submit():
+        # Locally the JVM is started here: fetch JDBC drivers from Maven Central (cached by ivy)
+        # and pin the JVM zone so JDBC timestamps are not shifted. On EMR both come from the
+        # cluster (drivers on the classpath, spark-defaults).
+        if any(s.jdbc for s in (conf.sources.clickstream, conf.sources.orders, conf.sources.customers)):
+            settings["spark.jars.packages"] = ",".join(JDBC_PACKAGES)
+        settings["spark.driver.extraJavaOptions"] = "-Duser.timezone=UTC"
+    settings.update(conf.spark.conf)
+    settings.update(REQUIRED_SETTINGS)
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

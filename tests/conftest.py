@@ -10,6 +10,11 @@ from collections.abc import Iterator
 import pytest
 from pyspark.sql import SparkSession
 
+from features.io.jdbc import JDBC_PACKAGES
+
+# Throwaway PostgreSQL and MariaDB servers (tests/services), started only by tests that need them.
+pytest_plugins = ["tests.services.fixtures"]
+
 # PySpark converts naive datetimes with the process's local zone: make it UTC like the session.
 os.environ["TZ"] = "UTC"
 time.tzset()
@@ -33,6 +38,9 @@ def spark() -> Iterator[SparkSession]:
         .config("spark.sql.ansi.enabled", "true")
         .config("spark.driver.memory", "2g")
         .config("spark.sql.adaptive.enabled", "false")
+        # JDBC drivers from Maven Central, cached by ivy after the first run.
+        .config("spark.jars.packages", ",".join(JDBC_PACKAGES))
+        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")

@@ -99,6 +99,7 @@ def build_main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_build(conf: PipelineConf, groups: list[FeatureGroup], as_of: datetime) -> int:
+    from features.online.embedded import ensure_local_credentials
     from features.pipeline import build_features
     from features.report import RunReport, summary
     from features.session import get_spark
@@ -114,6 +115,10 @@ def _run_build(conf: PipelineConf, groups: list[FeatureGroup], as_of: datetime) 
     began = time.perf_counter()
     spark = None
     try:
+        online = conf.online_store
+        if online.enabled and online.embedded_db and not online.endpoint_url:
+            # Before the JVM starts: Spark's local Python workers inherit this environment.
+            ensure_local_credentials()
         spark = get_spark(conf)
         build_features(spark, conf, groups, as_of, report)
         report.status = "succeeded"
@@ -177,7 +182,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     from features.online.local_runtime import run as serve_run
 
     serve_arguments(serve)
+    from features.online import commands
+
+    online_commands = {
+        "register": (
+            "create the feature groups in the online store (idempotent)",
+            commands.add_register_arguments,
+            commands.run_register,
+        ),
+        "get-record": (
+            "print what the online store holds for one entity",
+            commands.add_get_record_arguments,
+            commands.run_get_record,
+        ),
+        "replay": (
+            "re-push a dead-letter file or directory (idempotent)",
+            commands.add_replay_arguments,
+            commands.run_replay,
+        ),
+    }
+    for name, (text, add, _) in online_commands.items():
+        add(sub.add_parser(name, help=text, description=text))
     args, rest = parser.parse_known_args(argv)
+    if args.command in online_commands:
+        if rest:
+            parser.error(f"unrecognised arguments: {' '.join(rest)}")
+        _setup_logging("WARNING")
+        return online_commands[args.command][2](args)
     if args.command == "build":
         return build_main(rest)
     if args.command == "serve-local":

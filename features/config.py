@@ -115,6 +115,9 @@ class OnlineStoreConf:
 
     enabled: bool = False
     endpoint_url: str | None = None
+    #: Local development: with no endpoint_url, run the local Feature Store runtime in-process on
+    #: this SQLite file for the duration of the command (records persist across runs).
+    embedded_db: str | None = None
     region: str = "us-east-1"
     write_api: Literal["put_record", "batch_write_record"] = "batch_write_record"
     max_in_flight: int = 16

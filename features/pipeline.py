@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
+from dataclasses import asdict
 from datetime import datetime, timedelta
 
 from pyspark.sql import SparkSession
@@ -21,6 +23,10 @@ from features.io import fs
 from features.io.extract import Extracted, read_event_log, read_table
 from features.io.jdbc import read_jdbc_table
 from features.load.offline import snapshot_tag, write_snapshot
+from features.online.client import control_client
+from features.online.embedded import online_endpoint
+from features.online.push import PushError, PushSettings, push_snapshot
+from features.online.registration import register_groups
 from features.report import GroupReport, RunReport, SourceReport
 from features.transform.windows import snapshot
 
@@ -49,20 +55,47 @@ def build_features(
     as_of: datetime,
     report: RunReport,
 ) -> None:
-    """Build ``groups`` at ``as_of`` and write them to the offline store, filling in ``report``."""
+    """Build ``groups`` at ``as_of``, write them offline and push them online, filling in ``report``."""
     lookback = parse_duration(conf.snapshot.dropout_lookback, "snapshot.dropout_lookback")
     extracted: dict[str, Extracted] = {}
+    online = conf.online_store
     try:
-        for group in groups:
-            source = group.source
-            if source.name not in extracted:
-                starts = [read_window(g, as_of, lookback) for g in groups if g.source.name == source.name]
-                start = None if None in starts else min(s for s in starts if s is not None)
-                extracted[source.name] = _extract(spark, conf, group, as_of, start, report)
-            _build_group(spark, conf, group, extracted[source.name], as_of, lookback, report)
+        with online_endpoint(online) if online.enabled else nullcontext(None) as endpoint:
+            push = _push_settings(conf, endpoint) if online.enabled else None
+            if push is not None and online.register:
+                outcome = register_groups(
+                    control_client(endpoint_url=endpoint, region=online.region),
+                    groups,
+                    offline_s3_uri=online.offline_s3_uri,
+                    role_arn=online.role_arn,
+                )
+                log.info("feature groups registered: %s", outcome)
+            for group in groups:
+                source = group.source
+                if source.name not in extracted:
+                    starts = [read_window(g, as_of, lookback) for g in groups if g.source.name == source.name]
+                    start = None if None in starts else min(s for s in starts if s is not None)
+                    extracted[source.name] = _extract(spark, conf, group, as_of, start, report)
+                _build_group(spark, conf, group, extracted[source.name], as_of, lookback, push, report)
     finally:
         for ex in extracted.values():
             ex.release()
+
+
+def _push_settings(conf: PipelineConf, endpoint: str | None) -> PushSettings:
+    online = conf.online_store
+    return PushSettings(
+        endpoint_url=endpoint,
+        region=online.region,
+        write_api=online.write_api,
+        max_in_flight=online.max_in_flight,
+        max_attempts=online.max_attempts,
+        base_backoff_ms=online.base_backoff_ms,
+        max_backoff_ms=online.max_backoff_ms,
+        partitions=online.partitions,
+        dead_letter_root=online.dead_letter_root,
+        dead_letter_tolerance=online.dead_letter_tolerance,
+    )
 
 
 def _extract(
@@ -134,6 +167,7 @@ def _build_group(
     ex: Extracted,
     as_of: datetime,
     lookback: timedelta,
+    push: PushSettings | None,
     report: RunReport,
 ) -> None:
     result = GroupReport(group=group.name, source=group.source.name, features=len(group.features))
@@ -156,5 +190,21 @@ def _build_group(
         result.offline_path = written.path
         result.offline_files = written.files
         log.info("%s: %d records at %s -> %s", group.name, written.rows, as_of.isoformat(), written.path)
+        if push is not None:
+            with result.timed("online"):
+                try:
+                    pushed = push_snapshot(features, group=group, settings=push, run_id=report.run_id)
+                except PushError as exc:
+                    result.online = asdict(exc.result) if exc.result is not None else None
+                    raise
+            result.online = asdict(pushed)
+            log.info(
+                "%s: %d records pushed online (%d retried, %d throttled, %d dead-lettered)",
+                group.name,
+                pushed.written,
+                pushed.retried,
+                pushed.throttled,
+                pushed.dead_lettered,
+            )
     finally:
         features.unpersist()

@@ -37,6 +37,8 @@ class GroupReport:
     features: int = 0
     offline_path: str | None = None
     offline_files: int = 0
+    #: Online push counts (records, written, retried, throttled, dead_lettered, ...), when pushed.
+    online: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
     @contextmanager
@@ -114,6 +116,14 @@ def summary(report: RunReport) -> str:
             stages = ", ".join(f"{k} {v:.1f}s" for k, v in g.timings.items())
             lines.append(f"  {g.group}: {stages}")
         lines.append("")
+        pushed = [g for g in report.groups if g.online]
+        if pushed:
+            keys = ["records", "written", "retried", "throttled", "dead_lettered"]
+            rows = [[g.group, *[(g.online or {}).get(k, 0) for k in keys]] for g in pushed]
+            lines += [_table(["online push", *keys], rows), ""]
+            for g in pushed:
+                if (g.online or {}).get("dead_letter_path"):
+                    lines.append(f"  dead letters of {g.group}: {(g.online or {})['dead_letter_path']}")
     if report.error:
         lines.append(f"error: {report.error}")
     if report.report_path:

@@ -21,6 +21,13 @@ time.tzset()
 # Workers must run the interpreter the tests run in (the project's venv).
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+# Tests never reach AWS: placeholder keys (boto3 must sign requests to the local runtime and moto),
+# set before Spark starts so its Python workers inherit them.
+os.environ["AWS_ACCESS_KEY_ID"] = "testing"
+os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+os.environ.pop("AWS_SESSION_TOKEN", None)
+os.environ.pop("AWS_PROFILE", None)
+os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 # Spark's driver and block manager listen on loopback only.
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 

@@ -13,10 +13,13 @@ import pytest
 from pyspark.sql import SparkSession
 
 from features.cli import build_main, main
+from features.online.client import get_record
+from features.online.local_runtime import LocalFeatureStore
 from features.sample_data import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = "2026-10-31T00:00:00Z"
+NOT_ONLINE = {"write_time", "api_invocation_time", "is_deleted"}
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +45,10 @@ def overrides(sample: Path, out: Path) -> list[str]:
         f"reports.root={out}/reports",
         "--set",
         "spark.shuffle_partitions=2",
+        "--set",
+        f"online_store.embedded_db={out}/feature-store.sqlite",
+        "--set",
+        f"online_store.dead_letter_root={out}/dead-letters",
     ]
 
 
@@ -93,6 +100,19 @@ def test_all_groups_end_to_end(
         written = spark.read.parquet(str(part))
         assert written.count() == g["entities"] > 0
         assert written.select("customer_id").distinct().count() == g["entities"]
+    # The online store holds the same values as the offline snapshot (spot check of one entity).
+    assert [g["online"]["written"] for g in report["groups"]] == [g["entities"] for g in report["groups"]]
+    with LocalFeatureStore(db_path=str(tmp_path / "feature-store.sqlite"), port=0) as store:
+        for g in report["groups"]:
+            row = spark.read.parquet(g["offline_path"]).orderBy("customer_id").first()
+            assert row is not None
+            online = get_record(store.endpoint_url, "us-east-1", g["group"], row["customer_id"])
+            assert online is not None
+            offline = {k: v for k, v in row.asDict().items() if k not in NOT_ONLINE and v is not None}
+            assert set(online) == set(offline)
+            for name, value in offline.items():
+                assert online[name] == (repr(value) if isinstance(value, float) else str(value)), name
+
     profile = report["groups"][2]
     assert profile["entities"] == report["sources"]["customers"]["accepted"] == 150
 

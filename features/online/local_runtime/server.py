@@ -108,6 +108,9 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, each response then waits ~40 ms
+    # for the client's delayed ACK (measured: 49 ms instead of 6 ms per call at 5 ms latency).
+    disable_nagle_algorithm = True
     server_version = "LocalFeatureStore/1"
 
     def setup(self) -> None:

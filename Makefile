@@ -56,8 +56,10 @@ lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff format --check features jobs tests bench
 	$(BIN)/mypy features jobs
 
-bench: $(STAMP) ## run the benchmarks (long: generates 1M and 10M events) -> bench/RESULTS.md
+bench: $(STAMP) ## run the benchmarks (~20 min; generates 1M and 10M events) -> bench/*RESULTS.md
 	$(BIN)/python bench/run_bench.py
+	$(BIN)/python bench/push_bench.py
+	$(BIN)/python bench/validate_bench.py
 
 clean: ## remove generated data, outputs and caches (keeps .venv)
 	rm -rf data out bench/data .pytest_cache .mypy_cache .ruff_cache spark-warehouse metastore_db derby.log

@@ -70,6 +70,12 @@ class FileSourceConf:
     partitioning: Literal["dt", "none"] = "none"
     #: Event logs only: days after an event's own day in which it may still arrive (its ``dt``).
     lateness_days: int = 1
+    #: Event logs only: how far past the end of its dt day an event time may lie before the row
+    #: is quarantined as "event_time in the future" (clock skew allowance).
+    future_tolerance: str = "1h"
+    #: A corrupt file (bad gzip, bad Parquet footer): ``fail`` the run naming the file, or
+    #: ``quarantine`` it whole as one quarantined input with the file name and the error.
+    on_corrupt_file: Literal["fail", "quarantine"] = "fail"
     #: Read the table live over JDBC instead of from ``path``.
     jdbc: JdbcConf | None = None
 

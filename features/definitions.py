@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from features.constants import RESERVED_NAMES
@@ -80,6 +80,15 @@ class Entity:
         _check_name("join key", self.join_key, f"entity {self.name}")
 
 
+#: The longest text a string column may hold unless a source says otherwise. Ids, codes and
+#: categories are short; a megabyte in a field is a producer bug, and such a value would bloat
+#: every shuffle, cache and online record it reached.
+DEFAULT_MAX_LENGTH = 256
+#: Timestamps outside this range are quarantined as ``out of range``: they parse, but an
+#: e-commerce event before 1970 or after 2100 is a clock or encoding error (year 0001, 9999).
+DEFAULT_TIME_RANGE = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+
+
 @dataclass(frozen=True, kw_only=True)
 class Source:
     """A source's logical schema and the rules that decide whether a row is usable.
@@ -87,6 +96,13 @@ class Source:
     ``required`` columns must be non-null, ``allowed_values`` restricts categorical columns and
     ``key`` is what duplicates (replays) are detected by. Rows failing a rule are quarantined
     with the rule as the reason, never dropped silently.
+
+    The value rules bound what a row may carry, so garbage is rejected at the door instead of
+    turning into a feature: string columns are at most ``max_length`` characters (per column in
+    ``max_lengths``), ``patterns`` are regular expressions a whole value must match (Java regex
+    syntax, as Spark evaluates them; for opaque ids, so metacharacters never reach a store),
+    ``ranges`` are inclusive numeric bounds (NaN and infinities are always out of range), and
+    every timestamp column must lie in ``time_range`` (``[from, until)``).
     """
 
     name: str
@@ -96,6 +112,11 @@ class Source:
     timestamp: str | None = None
     required: Sequence[str] = ()
     allowed_values: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    max_length: int = DEFAULT_MAX_LENGTH
+    max_lengths: Mapping[str, int] = field(default_factory=dict)
+    patterns: Mapping[str, str] = field(default_factory=dict)
+    ranges: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    time_range: tuple[datetime, datetime] = DEFAULT_TIME_RANGE
 
     def __post_init__(self) -> None:
         _check_name("source", self.name, "Source")
@@ -106,11 +127,37 @@ class Source:
             self.check_column(self.timestamp, where)
             if self.columns[self.timestamp] != "timestamp":
                 raise DefinitionError(f"timestamp column {self.timestamp!r} of {where} must be declared 'timestamp'")
+        for column, limit in {"*": self.max_length, **self.max_lengths}.items():
+            if column != "*":
+                self.check_column(column, f"max_lengths of {where}")
+            if limit < 1:
+                raise DefinitionError(f"max length {limit} for {column!r} in {where}: use a positive number")
+        for column, pattern in self.patterns.items():
+            self.check_column(column, f"patterns of {where}")
+            if self.columns[column] != "string":
+                raise DefinitionError(f"pattern for {column!r} in {where}: patterns apply to string columns only")
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise DefinitionError(f"pattern {pattern!r} for {column!r} in {where} is not a regex: {exc}") from None
+        for column, (low, high) in self.ranges.items():
+            self.check_column(column, f"ranges of {where}")
+            if self.columns[column] not in _NUMERIC:
+                raise DefinitionError(f"range for {column!r} in {where}: ranges apply to numeric columns only")
+            if low is not None and high is not None and low > high:
+                raise DefinitionError(f"range for {column!r} in {where}: lower bound {low} is above {high}")
+        since, until = self.time_range
+        if since.tzinfo is None or until.tzinfo is None or since >= until:
+            raise DefinitionError(f"time_range of {where}: use two zone-aware datetimes, the first earlier")
 
     def check_column(self, column: str, where: str) -> None:
         if column not in self.columns:
             known = ", ".join(self.columns)
             raise DefinitionError(f"unknown column {column!r} in {where}: source {self.name} has {known}")
+
+    def max_length_of(self, column: str) -> int:
+        """The longest value ``column`` may hold, in characters."""
+        return self.max_lengths.get(column, self.max_length)
 
 
 @dataclass(frozen=True, kw_only=True)

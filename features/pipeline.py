@@ -112,7 +112,15 @@ def _extract(
     if sconf.jdbc is not None:
         ex = read_jdbc_table(spark, sconf.jdbc, source, start=start, end=as_of)
     elif sconf.partitioning == "dt":
-        ex = read_event_log(spark, sconf, source, start=start or datetime.min.replace(tzinfo=as_of.tzinfo), end=as_of)
+        ex = read_event_log(
+            spark,
+            sconf,
+            source,
+            start=start or datetime.min.replace(tzinfo=as_of.tzinfo),
+            end=as_of,
+            future_tolerance=parse_duration(sconf.future_tolerance, f"sources.{source.name}.future_tolerance"),
+            on_corrupt_file=sconf.on_corrupt_file,
+        )
     else:
         ex = read_table(spark, sconf, source)
     quarantine_path = f"{conf.quarantine.root.rstrip('/')}/{source.name}/as_of={snapshot_tag(as_of)}"

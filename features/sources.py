@@ -11,6 +11,15 @@ CUSTOMER = Entity(
     description="A shopper, identified by the store's customer id (e.g. C000042).",
 )
 
+#: Customer ids are opaque, but they become online-store record identifiers and appear in file
+#: names of exports and dead letters downstream: only letters, digits and ``_ . : -`` are
+#: accepted, so quotes, ``;``, ``/`` and whitespace (``C1'; DROP TABLE x;--``, ``../../etc``)
+#: are quarantined as ``invalid customer_id`` instead of travelling further.
+CUSTOMER_ID_PATTERN = r"[A-Za-z0-9_.:-]+"
+
+#: An order above this amount is a unit or encoding error, not a purchase.
+MAX_ORDER_AMOUNT = 1e9
+
 EVENT_TYPES = ("page_view", "product_view", "add_to_cart", "search")
 
 CLICKSTREAM = Source(
@@ -28,6 +37,7 @@ CLICKSTREAM = Source(
     timestamp="event_time",
     required=("event_id", "customer_id", "event_time"),
     allowed_values={"event_type": EVENT_TYPES},
+    patterns={"customer_id": CUSTOMER_ID_PATTERN},
 )
 
 ORDER_STATUSES = ("completed", "cancelled", "refunded")
@@ -47,6 +57,8 @@ ORDERS = Source(
     timestamp="order_time",
     required=("order_id", "customer_id", "order_time", "status"),
     allowed_values={"status": ORDER_STATUSES},
+    patterns={"customer_id": CUSTOMER_ID_PATTERN},
+    ranges={"total_amount": (0.0, MAX_ORDER_AMOUNT), "item_count": (0, None)},
 )
 
 CUSTOMERS = Source(
@@ -63,6 +75,7 @@ CUSTOMERS = Source(
     key="customer_id",
     timestamp="active_since",
     required=("customer_id",),
+    patterns={"customer_id": CUSTOMER_ID_PATTERN},
 )
 
 ALL_SOURCES = {s.name: s for s in (CLICKSTREAM, ORDERS, CUSTOMERS)}

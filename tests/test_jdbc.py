@@ -227,6 +227,8 @@ def test_password_appears_nowhere(
 ) -> None:
     secret = pg.password
     caplog.set_level(logging.DEBUG)
+    # Another test's CLI run may have raised py4j's level; this test needs its DEBUG commands.
+    caplog.set_level(logging.DEBUG, logger="py4j")
     # Spark's connection provider prints connection properties at DEBUG: the read must quiet it.
     log4j = jdbc_spark.sparkContext._jvm.org.apache.logging.log4j
     provider = "org.apache.spark.sql.execution.datasources.jdbc.connection.BasicConnectionProvider"

@@ -3,6 +3,9 @@
 Every input row ends up in exactly one of three places, and the counts prove it:
 ``input rows = accepted + quarantined + duplicates``. Quarantined rows keep their raw values and
 a reason, so an on-call engineer can see why they were rejected and replay them once fixed.
+Bad input never crashes a run and is never dropped silently: a broken line, a drifted field, a
+value out of its declared bounds, even a whole unreadable file becomes a quarantined row with a
+reason (docs/inputs.md lists them all).
 
 Event logs are read only from the ``dt=YYYY-MM-DD`` partitions that can hold events the snapshot
 needs: from the first day of the look-back band to T's day plus the lateness margin (events land
@@ -13,12 +16,18 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
+from py4j.protocol import Py4JError, Py4JJavaError
+from pyspark.errors import PySparkException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
+from pyspark.sql.types import StringType, StructField, StructType, TimestampNTZType, TimestampType
 
 from features.config import FileSourceConf
 from features.constants import CORRUPT_RECORD, QUARANTINE_REASON
@@ -32,6 +41,25 @@ log = logging.getLogger(__name__)
 ISO_8601_WITH_ZONE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})$"
 
 _DT_DIR = re.compile(r"^dt=(\d{4}-\d{2}-\d{2})$")
+
+#: Column naming the file an event-log row was read from; kept on quarantined rows.
+INPUT_FILE = "_input_file"
+#: Set only on the single row standing for a whole unreadable file: why it could not be read.
+FILE_ERROR = "_file_error"
+
+#: What to do with a file Spark cannot read (a truncated gzip, a Parquet file without footer):
+#: ``fail`` stops the run naming the file; ``quarantine`` skips it and records it as one
+#: quarantined input (reason ``corrupt file``) so it shows in the counts and the report.
+CorruptFilePolicy = Literal["fail", "quarantine"]
+#: How far past the end of its ``dt`` day an event's own time may lie (producer clock skew)
+#: before it is quarantined as being in the future.
+DEFAULT_FUTURE_TOLERANCE = timedelta(hours=1)
+#: Each unreadable file costs one failed Spark job to find; past this many the input is treated
+#: as broken as a whole rather than skipped file by file.
+MAX_CORRUPT_FILES = 20
+
+_FAILED_FILE = re.compile(r"Encountered error while reading file (\S+?)\.?(?:\s|$)")
+_FOOTER_THREADS = 8
 
 
 class InputError(RuntimeError):
@@ -73,9 +101,21 @@ def partitions_for(start: datetime, end: datetime, lateness_days: int) -> tuple[
 
 
 def read_event_log(
-    spark: SparkSession, conf: FileSourceConf, source: Source, *, start: datetime, end: datetime
+    spark: SparkSession,
+    conf: FileSourceConf,
+    source: Source,
+    *,
+    start: datetime,
+    end: datetime,
+    future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE,
+    on_corrupt_file: CorruptFilePolicy = "fail",
 ) -> Extracted:
-    """Read the dt partitions that can hold events in ``[start, end)``, classified and de-duplicated."""
+    """Read the dt partitions that can hold events in ``[start, end)``, classified and de-duplicated.
+
+    Files are listed here rather than by Spark so that each row knows its file (for the future
+    check and for quarantined rows) and an unreadable file can be named and, if the policy says
+    so, left out of a second attempt.
+    """
     first, last = partitions_for(start, end, conf.lateness_days)
     days = fs.list_dirs(spark, conf.path)
     if days is None:
@@ -86,25 +126,210 @@ def read_event_log(
         if (m := _DT_DIR.match(name)) and first <= date.fromisoformat(m.group(1)) <= last
     )
     log.info("%s: reading %d of %d dt partitions (%s .. %s)", source.name, len(chosen), len(days), first, last)
-    raw_schema = StructType([StructField(c, StringType()) for c in source.columns])
-    if not chosen:
-        empty = spark.createDataFrame([], raw_schema)
-        return classify(spark, source, empty.withColumn(CORRUPT_RECORD, F.lit(None).cast("string")), [])
-    if conf.format == "json":
-        raw = (
-            spark.read.schema(raw_schema.add(StructField(CORRUPT_RECORD, StringType())))
-            .option("mode", "PERMISSIVE")
-            .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
-            .json(chosen)
+    files = _data_files(spark, chosen)
+    unreadable: dict[str, str] = {}
+    schemas: dict[str, str] = {}
+    if conf.format == "parquet":
+        for path, (schema, error) in _parquet_schemas(spark, files).items():
+            if schema is None:
+                _give_up_on(source, path, error, on_corrupt_file, unreadable)
+            else:
+                schemas[path] = schema
+    while True:
+        readable = [f for f in files if f not in unreadable]
+        if conf.format == "json":
+            raw = _read_json(spark, source, readable)
+        else:
+            raw = _read_parquet(spark, source, {f: schemas[f] for f in readable})
+        if unreadable:
+            raw = raw.unionByName(_unreadable_rows(spark, source, unreadable))
+        try:
+            return classify(spark, source, raw, chosen, future_tolerance=future_tolerance)
+        except (Py4JJavaError, PySparkException) as exc:
+            failed = _failed_file(exc, readable)
+            if failed is None:
+                raise
+            _give_up_on(source, failed, _root_cause(exc), on_corrupt_file, unreadable)
+
+
+def _data_files(spark: SparkSession, dirs: list[str]) -> list[str]:
+    """Every non-empty data file under ``dirs``, skipping what Spark skips (``_*``, ``.*``).
+
+    Zero-byte files hold no rows; leaving them out also spares Parquet's footer check, which
+    would call an empty file corrupt. ``_temporary/`` trees of in-flight writes are skipped.
+    """
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None, "event logs need a classic (non-Connect) SparkSession"
+    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
+    found: list[str] = []
+    for folder in dirs:
+        root = jvm.org.apache.hadoop.fs.Path(folder)
+        filesystem = root.getFileSystem(hadoop_conf)
+        top = str(filesystem.makeQualified(root).toString())
+        listing = filesystem.listFiles(root, True)
+        while listing.hasNext():
+            status = listing.next()
+            path = str(status.getPath().toString())
+            relative = path[len(top) :].strip("/").split("/") if path.startswith(top) else [path.rsplit("/", 1)[-1]]
+            if status.getLen() > 0 and not any(_hidden(part) for part in relative):
+                found.append(path)
+    return sorted(found)
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".") or (name.startswith("_") and "=" not in name) or name.endswith("._COPYING_")
+
+
+def _raw_columns(source: Source) -> list[str]:
+    return [*source.columns, CORRUPT_RECORD, INPUT_FILE, FILE_ERROR]
+
+
+def _empty_raw(spark: SparkSession, source: Source) -> DataFrame:
+    return spark.createDataFrame([], StructType([StructField(c, StringType()) for c in _raw_columns(source)]))
+
+
+def _read_json(spark: SparkSession, source: Source, files: list[str]) -> DataFrame:
+    """JSON lines with every declared field read as text, so a drifted type cannot fail the read.
+
+    Spark renders a non-string token in a text field as its JSON (``123``, ``["C1"]``,
+    ``{"a": 1}``); the rules then judge that text. Unknown fields are not in the schema and are
+    ignored. A line Spark cannot parse (broken JSON, invalid UTF-8, not an object) keeps its raw
+    text in ``_corrupt_record``.
+    """
+    if not files:
+        return _empty_raw(spark, source)
+    schema = StructType([StructField(c, StringType()) for c in (*source.columns, CORRUPT_RECORD)])
+    raw = (
+        spark.read.schema(schema)
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
+        .json(files)
+    )
+    return raw.select(
+        *source.columns,
+        CORRUPT_RECORD,
+        F.col("_metadata.file_path").alias(INPUT_FILE),
+        F.lit(None).cast("string").alias(FILE_ERROR),
+    )
+
+
+def _parquet_schemas(spark: SparkSession, files: list[str]) -> dict[str, tuple[str | None, str]]:
+    """Each Parquet file's schema as text (or None and the error when its footer is unreadable).
+
+    Footers are read on the driver, a few at a time: one small ranged read per file, far cheaper
+    than the read itself, and the only way to learn per file what Spark would infer from one.
+    """
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None, "event logs need a classic (non-Connect) SparkSession"
+    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
+
+    def footer(path: str) -> tuple[str | None, str]:
+        try:
+            stream = jvm.org.apache.parquet.hadoop.util.HadoopInputFile.fromPath(
+                jvm.org.apache.hadoop.fs.Path(path), hadoop_conf
+            )
+            reader = jvm.org.apache.parquet.hadoop.ParquetFileReader.open(stream)
+            try:
+                return str(reader.getFileMetaData().getSchema().toString()), ""
+            finally:
+                reader.close()
+        except Py4JJavaError as exc:
+            return None, _root_cause(exc)
+
+    with ThreadPoolExecutor(max_workers=_FOOTER_THREADS) as pool:
+        return dict(zip(files, pool.map(footer, files), strict=True))
+
+
+def _read_parquet(spark: SparkSession, source: Source, schemas: Mapping[str, str]) -> DataFrame:
+    """Parquet files read in groups of identical schema, each conformed to the declared columns.
+
+    Reading all files as one would make Spark apply one file's schema to every file and fail
+    on the first that differs; per group, a column the file lacks reads as null and one of
+    another type is rendered as text, so drift is judged by the same rules as JSON.
+    """
+    groups: dict[str, list[str]] = {}
+    for path, schema in schemas.items():
+        groups.setdefault(schema, []).append(path)
+    if len(groups) > 1:
+        log.warning("%s: %d different Parquet schemas among %d files", source.name, len(groups), len(schemas))
+    raw = _empty_raw(spark, source)
+    for paths in groups.values():
+        group = spark.read.parquet(*paths)
+        raw = raw.unionByName(
+            group.select(
+                *(_as_text(group, column) for column in source.columns),
+                F.lit(None).cast("string").alias(CORRUPT_RECORD),
+                F.col("_metadata.file_path").alias(INPUT_FILE),
+                F.lit(None).cast("string").alias(FILE_ERROR),
+            )
         )
-    else:
-        raw = spark.read.parquet(*chosen)
-        _require_columns(raw, source, conf.path)
-        raw = raw.select(
-            *(F.col(c).cast("string").alias(c) for c in source.columns),
-            F.lit(None).cast("string").alias(CORRUPT_RECORD),
+    return raw
+
+
+def _as_text(frame: DataFrame, column: str) -> Column:
+    """A Parquet column as the text the rules judge; timestamps as ISO-8601 in UTC with ``Z``."""
+    if column not in frame.columns:
+        return F.lit(None).cast("string").alias(column)
+    dtype = frame.schema[column].dataType
+    if isinstance(dtype, StringType):
+        return F.col(column)
+    if isinstance(dtype, TimestampType | TimestampNTZType):
+        # Wall-clock NTZ values are read as UTC: the session time zone is UTC (features.session).
+        return F.date_format(F.col(column).cast("timestamp"), "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX").alias(column)
+    return F.col(column).cast("string").alias(column)
+
+
+def _unreadable_rows(spark: SparkSession, source: Source, unreadable: Mapping[str, str]) -> DataFrame:
+    """One row per skipped file: its path and error, so it is counted and shown as quarantined."""
+    columns = _raw_columns(source)
+    rows = [
+        tuple(path if c == INPUT_FILE else error if c == FILE_ERROR else None for c in columns)
+        for path, error in sorted(unreadable.items())
+    ]
+    return spark.createDataFrame(rows, StructType([StructField(c, StringType()) for c in columns]))
+
+
+def _give_up_on(source: Source, path: str, error: str, policy: CorruptFilePolicy, unreadable: dict[str, str]) -> None:
+    """Apply the corrupt-file policy to ``path``: raise naming it, or record it as skipped."""
+    if policy == "fail":
+        raise InputError(
+            f"{source.name}: cannot read {path}: {error} (set sources.{source.name}.on_corrupt_file: quarantine "
+            "to skip such files and record them as quarantined)"
         )
-    return classify(spark, source, raw, chosen)
+    unreadable[path] = error
+    log.warning("%s: skipping unreadable file %s: %s", source.name, path, error)
+    if len(unreadable) > MAX_CORRUPT_FILES:
+        shown = ", ".join(sorted(unreadable)[:3])
+        raise InputError(f"{source.name}: more than {MAX_CORRUPT_FILES} unreadable files (e.g. {shown}); giving up")
+
+
+def _failed_file(exc: BaseException, candidates: list[str]) -> str | None:
+    """The candidate file Spark's error names (``Encountered error while reading file ...``)."""
+    match = _FAILED_FILE.search(str(exc))
+    if match is None:
+        return None
+    wanted = _comparable(match.group(1))
+    return next((c for c in candidates if _comparable(c) == wanted), None)
+
+
+def _comparable(path: str) -> str:
+    """``file:/x``, ``file:///x`` and ``s3a://b/x%20y`` spelled one way, for matching."""
+    parts = urlsplit(path)
+    return unquote(parts.netloc + parts.path)
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost Java cause's message (``not a gzip file``), else the first line of ``exc``."""
+    java: Any = getattr(exc, "java_exception", None)
+    text = ""
+    try:
+        while java is not None:
+            text = str(java.toString())
+            java = java.getCause()
+    except Py4JError:  # the JVM may be gone; fall back to the Python text
+        text = ""
+    lines = [line.strip() for line in (text or str(exc)).splitlines() if line.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:400]
 
 
 def read_table(spark: SparkSession, conf: FileSourceConf, source: Source) -> Extracted:
@@ -138,27 +363,93 @@ def _parse(column: str, ctype: str, raw: DataFrame) -> Column:
     return F.expr(f"try_cast(trim(`{column}`) AS {ctype})")
 
 
-def _reason(source: Source, raw: DataFrame) -> Column:
-    """The first rule a row breaks, or null when the row is usable. Order matters: most basic first."""
-    checks: list[tuple[Column, str]] = [(F.col(CORRUPT_RECORD).isNotNull(), "unparseable record")]
+def _reason(source: Source, raw: DataFrame, future_tolerance: timedelta | None) -> Column:
+    """The first rule a row breaks, or null when the row is usable. Order matters: most basic first.
+
+    A whole-file or whole-line failure comes first, then missing values, then sizes (so no
+    pattern or parse ever runs on a megabyte), then formats, types, bounds and categories.
+    """
+    checks: list[tuple[Column, str]] = []
+    if FILE_ERROR in raw.columns:
+        checks.append((F.col(FILE_ERROR).isNotNull(), "corrupt file"))
+    checks.append((F.col(CORRUPT_RECORD).isNotNull(), "unparseable record"))
     for column in source.required:
         value = F.col(column)
         is_text = isinstance(raw.schema[column].dataType, StringType)
         blank = value.isNull() | (F.trim(value) == "") if is_text else value.isNull()
         checks.append((blank, f"null {column}"))
+    for column in source.columns:
+        if isinstance(raw.schema[column].dataType, StringType):
+            checks.append((F.length(column) > source.max_length_of(column), f"oversized {column}"))
+    for column, pattern in source.patterns.items():
+        # \z, not $: Java's $ also matches before a trailing newline.
+        checks.append((~F.col(column).cast("string").rlike(f"^(?:{pattern})\\z"), f"invalid {column}"))
     for column, ctype in source.columns.items():
-        if ctype != "string":
-            checks.append((F.col(column).isNotNull() & _parse(column, ctype, raw).isNull(), f"unparseable {column}"))
+        if ctype == "string":
+            continue
+        if column in source.ranges:
+            checks.append((_out_of_range(raw, column, *source.ranges[column]), f"out of range {column}"))
+        parsed = _parse(column, ctype, raw)
+        checks.append((F.col(column).isNotNull() & parsed.isNull(), f"unparseable {column}"))
+        if ctype == "timestamp":
+            since, until = source.time_range
+            checks.append(((parsed < F.lit(since)) | (parsed >= F.lit(until)), f"out of range {column}"))
     for column, allowed in source.allowed_values.items():
         checks.append((~F.col(column).isin(list(allowed)), f"unknown {column}"))
+    if future_tolerance is not None and source.timestamp is not None and INPUT_FILE in raw.columns:
+        checks.append((_after_arrival(raw, source.timestamp, future_tolerance), f"{source.timestamp} in the future"))
     reason = F.when(checks[0][0], F.lit(checks[0][1]))
     for condition, text in checks[1:]:
         reason = reason.when(condition, F.lit(text))
     return reason
 
 
-def classify(spark: SparkSession, source: Source, raw: DataFrame, paths: list[str]) -> Extracted:
-    classified = raw.withColumn(QUARANTINE_REASON, _reason(source, raw)).persist()
+def _out_of_range(raw: DataFrame, column: str, low: float | None, high: float | None) -> Column:
+    """True when the value is a number outside ``[low, high]``; NaN and infinities always are.
+
+    Judged as a double, before the declared type is applied, so ``NaN`` or ``1e15`` read as
+    ``out of range`` rather than as unparseable by a decimal(12,2).
+    """
+    text = f"trim(`{column}`)" if isinstance(raw.schema[column].dataType, StringType) else f"`{column}`"
+    value = F.expr(f"try_cast({text} AS double)")
+    bad = F.isnan(value) | (F.abs(value) == F.lit(float("inf")))
+    if low is not None:
+        bad = bad | (value < F.lit(low))
+    if high is not None:
+        bad = bad | (value > F.lit(high))
+    return value.isNotNull() & bad
+
+
+def _after_arrival(raw: DataFrame, column: str, tolerance: timedelta) -> Column:
+    """True when the event happened after its ``dt`` day ended (plus ``tolerance``).
+
+    An event lands in the partition of the day it arrived, so its own time cannot be later than
+    the end of that day unless the producer's clock is wrong. This is judged against the file's
+    partition, not against T: a backfill at T legitimately reads events after T from the
+    lateness partitions (they are never used by a window), and a row's verdict must not depend
+    on which T read it.
+    """
+    day = F.regexp_extract(F.col(INPUT_FILE), r".*/dt=(\d{4}-\d{2}-\d{2})/", 1)
+    midnight = F.try_to_timestamp(F.concat(day, F.lit("T00:00:00Z")))
+    seconds = int((timedelta(days=1) + tolerance).total_seconds())
+    return _parse(column, "timestamp", raw) > midnight + F.expr(f"INTERVAL {seconds} SECONDS")
+
+
+def classify(
+    spark: SparkSession,
+    source: Source,
+    raw: DataFrame,
+    paths: list[str],
+    *,
+    future_tolerance: timedelta | None = None,
+) -> Extracted:
+    """Give every row of ``raw`` a verdict, count the verdicts and de-duplicate what is usable.
+
+    ``raw`` holds the declared columns (as text, or as a reader typed them) and
+    ``_corrupt_record``; event logs add ``_input_file`` and ``_file_error``, which enable the
+    corrupt-file and future rules (``future_tolerance`` None disables the latter).
+    """
+    classified = raw.withColumn(QUARANTINE_REASON, _reason(source, raw, future_tolerance)).persist()
     try:
         counts = {
             row[QUARANTINE_REASON]: int(row["count"]) for row in classified.groupBy(QUARANTINE_REASON).count().collect()

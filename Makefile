@@ -45,8 +45,9 @@ services: ## install the PostgreSQL and MariaDB servers the JDBC tests start (De
 sample: $(STAMP) ## generate the deterministic sample data under data/sample
 	$(BIN)/feature-pipeline generate-sample --out data/sample
 
-run: sample ## run the whole pipeline on the sample data (all groups, fixed as-of time)
+run: sample ## run the whole pipeline on the sample data (all groups, fixed as-of time), then the skew check
 	$(BIN)/build-features --conf $(CONF) --group all --as-of $(AS_OF)
+	$(BIN)/feature-pipeline skew-check --conf $(CONF) --group all --sample 500
 
 test: $(STAMP) ## run the test suite
 	$(BIN)/pytest

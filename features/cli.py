@@ -203,7 +203,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     for name, (text, add, _) in online_commands.items():
         add(sub.add_parser(name, help=text, description=text))
+    from features.validate.skew import add_skew_arguments, run_skew
+
+    skew_help = "compare a sample of the latest offline snapshot with the online store (training-serving skew)"
+    add_skew_arguments(sub.add_parser("skew-check", help=skew_help, description=skew_help))
     args, rest = parser.parse_known_args(argv)
+    if args.command == "skew-check":
+        if rest:
+            parser.error(f"unrecognised arguments: {' '.join(rest)}")
+        _setup_logging("WARNING")
+        return run_skew(args)
     if args.command in online_commands:
         if rest:
             parser.error(f"unrecognised arguments: {' '.join(rest)}")

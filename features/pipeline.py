@@ -13,7 +13,7 @@ from contextlib import nullcontext
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from features.config import FileSourceConf, PipelineConf
@@ -55,11 +55,34 @@ def build_features(
     as_of: datetime,
     report: RunReport,
 ) -> None:
-    """Build ``groups`` at ``as_of``, write them offline and push them online, filling in ``report``."""
+    """Build ``groups`` at ``as_of``, validate them, write them offline and push them online.
+
+    Every group is computed and validated before anything is written: a blocking validation
+    failure in any group (strict policy) fails the run with nothing written offline or online,
+    so the stores never hold half a run.
+    """
     lookback = parse_duration(conf.snapshot.dropout_lookback, "snapshot.dropout_lookback")
     extracted: dict[str, Extracted] = {}
+    built: list[tuple[FeatureGroup, DataFrame, GroupReport]] = []
     online = conf.online_store
     try:
+        for group in groups:
+            source = group.source
+            if source.name not in extracted:
+                starts = [read_window(g, as_of, lookback) for g in groups if g.source.name == source.name]
+                start = None if None in starts else min(s for s in starts if s is not None)
+                extracted[source.name] = _extract(spark, conf, group, as_of, start, report)
+            result = GroupReport(group=group.name, source=group.source.name, features=len(group.features))
+            report.groups.append(result)
+            built.append((group, _compute(group, extracted[source.name], as_of, lookback, result), result))
+            if conf.validation.enabled:
+                _validate(spark, conf, group, built[-1][1], extracted[source.name], as_of, report, result)
+        blocked = [r for _, _, r in built if r.validation and r.validation.get("blocking")]
+        if blocked:
+            raise ValidationFailedError(
+                "validation failed, nothing written: "
+                + "; ".join(str(r.validation.get("reason") if r.validation else "") for r in blocked)
+            )
         with online_endpoint(online) if online.enabled else nullcontext(None) as endpoint:
             push = _push_settings(conf, endpoint) if online.enabled else None
             if push is not None and online.register:
@@ -70,16 +93,61 @@ def build_features(
                     role_arn=online.role_arn,
                 )
                 log.info("feature groups registered: %s", outcome)
-            for group in groups:
-                source = group.source
-                if source.name not in extracted:
-                    starts = [read_window(g, as_of, lookback) for g in groups if g.source.name == source.name]
-                    start = None if None in starts else min(s for s in starts if s is not None)
-                    extracted[source.name] = _extract(spark, conf, group, as_of, start, report)
-                _build_group(spark, conf, group, extracted[source.name], as_of, lookback, push, report)
+            for group, features, result in built:
+                _write(spark, conf, group, features, as_of, push, report, result)
     finally:
+        for _, features, _ in built:
+            features.unpersist()
         for ex in extracted.values():
             ex.release()
+
+
+class ValidationFailedError(RuntimeError):
+    """A strict validation gate (or a drift / freshness check set to fail) blocked the run."""
+
+
+def _compute(
+    group: FeatureGroup, ex: Extracted, as_of: datetime, lookback: timedelta, result: GroupReport
+) -> DataFrame:
+    """The group's snapshot, cached: validation, the offline write and the push all read it."""
+    with result.timed("transform"):
+        features = snapshot(ex.accepted, group=group, as_of=as_of, dropout_lookback=lookback).persist()
+        result.entities = features.count()
+    return features
+
+
+def _validate(
+    spark: SparkSession,
+    conf: PipelineConf,
+    group: FeatureGroup,
+    features: DataFrame,
+    ex: Extracted,
+    as_of: datetime,
+    report: RunReport,
+    result: GroupReport,
+) -> None:
+    from features.validate.gate import newest_event_before, previous_snapshot, validate_snapshot
+
+    with result.timed("validate"):
+        ts = group.source.timestamp
+        newest = newest_event_before(ex.accepted, ts, as_of) if group.aggregations and ts else None
+        checked = validate_snapshot(
+            spark,
+            features,
+            group=group,
+            as_of=as_of,
+            conf=conf.validation,
+            previous=previous_snapshot(spark, conf.offline_store.root, group.name, as_of),
+            inputs_latest_event=newest,
+            report_dir=f"{conf.reports.root.rstrip('/')}/validation/{report.run_id}",
+        )
+    result.validation = {**checked.to_dict(), "reason": checked.summary()}
+    log.log(
+        logging.INFO if checked.success else logging.WARNING,
+        "%s: validation %s",
+        group.name,
+        checked.summary(),
+    )
 
 
 def _push_settings(conf: PipelineConf, endpoint: str | None) -> PushSettings:
@@ -168,51 +236,44 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else f"{text[: width - 3]}..."
 
 
-def _build_group(
+def _write(
     spark: SparkSession,
     conf: PipelineConf,
     group: FeatureGroup,
-    ex: Extracted,
+    features: DataFrame,
     as_of: datetime,
-    lookback: timedelta,
     push: PushSettings | None,
     report: RunReport,
+    result: GroupReport,
 ) -> None:
-    result = GroupReport(group=group.name, source=group.source.name, features=len(group.features))
-    report.groups.append(result)
-    with result.timed("transform"):
-        features = snapshot(ex.accepted, group=group, as_of=as_of, dropout_lookback=lookback).persist()
-        result.entities = features.count()
-    try:
-        with result.timed("offline"):
-            written = write_snapshot(
-                spark,
-                features,
-                root=conf.offline_store.root,
-                group=group.name,
-                as_of=as_of,
-                run_id=report.run_id,
-                rows=result.entities,
-                write_time=datetime.now(tz=as_of.tzinfo),
-            )
-        result.offline_path = written.path
-        result.offline_files = written.files
-        log.info("%s: %d records at %s -> %s", group.name, written.rows, as_of.isoformat(), written.path)
-        if push is not None:
-            with result.timed("online"):
-                try:
-                    pushed = push_snapshot(features, group=group, settings=push, run_id=report.run_id)
-                except PushError as exc:
-                    result.online = asdict(exc.result) if exc.result is not None else None
-                    raise
-            result.online = asdict(pushed)
-            log.info(
-                "%s: %d records pushed online (%d retried, %d throttled, %d dead-lettered)",
-                group.name,
-                pushed.written,
-                pushed.retried,
-                pushed.throttled,
-                pushed.dead_lettered,
-            )
-    finally:
-        features.unpersist()
+    with result.timed("offline"):
+        written = write_snapshot(
+            spark,
+            features,
+            root=conf.offline_store.root,
+            group=group.name,
+            as_of=as_of,
+            run_id=report.run_id,
+            rows=result.entities,
+            write_time=datetime.now(tz=as_of.tzinfo),
+        )
+    result.offline_path = written.path
+    result.offline_files = written.files
+    log.info("%s: %d records at %s -> %s", group.name, written.rows, as_of.isoformat(), written.path)
+    if push is None:
+        return
+    with result.timed("online"):
+        try:
+            pushed = push_snapshot(features, group=group, settings=push, run_id=report.run_id)
+        except PushError as exc:
+            result.online = asdict(exc.result) if exc.result is not None else None
+            raise
+    result.online = asdict(pushed)
+    log.info(
+        "%s: %d records pushed online (%d retried, %d throttled, %d dead-lettered)",
+        group.name,
+        pushed.written,
+        pushed.retried,
+        pushed.throttled,
+        pushed.dead_lettered,
+    )

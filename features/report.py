@@ -39,6 +39,8 @@ class GroupReport:
     offline_files: int = 0
     #: Online push counts (records, written, retried, throttled, dead_lettered, ...), when pushed.
     online: dict[str, Any] | None = None
+    #: The validation gate's result: expectations, drift, freshness, HTML report path.
+    validation: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
     @contextmanager
@@ -115,6 +117,12 @@ def summary(report: RunReport) -> str:
         for g in report.groups:
             stages = ", ".join(f"{k} {v:.1f}s" for k, v in g.timings.items())
             lines.append(f"  {g.group}: {stages}")
+        lines.append("")
+        for g in report.groups:
+            if g.validation:
+                lines.append(f"  validation {g.group}: {g.validation.get('reason')}")
+                if g.validation.get("html_report"):
+                    lines.append(f"      report: {g.validation['html_report']}")
         lines.append("")
         pushed = [g for g in report.groups if g.online]
         if pushed:

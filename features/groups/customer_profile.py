@@ -8,6 +8,7 @@ from pyspark.sql import functions as F
 from features.definitions import Derived, FeatureGroup
 from features.sources import CUSTOMER, CUSTOMERS
 from features.transform.columns import age_bucket, flag, whole_days_between, whole_years_between
+from features.validate.spec import ExpectationSpec
 
 
 def _age(as_of: datetime) -> Column:
@@ -64,3 +65,12 @@ customer_profile = FeatureGroup(
         ),
     ),
 )
+
+#: Custom checks the validation gate runs with the ones derived from the definition.
+EXPECTATIONS = [
+    ExpectationSpec(
+        type="expect_column_values_to_be_between",
+        kwargs={"column": "age", "min_value": 0, "max_value": 120},
+        description="an age outside 0..120 means a wrong birth_date in the customers extract",
+    ),
+]

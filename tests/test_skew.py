@@ -1,0 +1,162 @@
+"""The training-serving skew check against the local Feature Store runtime.
+
+The online records are written here with boto3 ``put_record`` in the documented wire format
+(Integral as an integer string, Fractional as ``repr(float)``, nulls left out, the event time as
+a string), independently of the push code, so the check is tested against the format itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+
+from features.groups.customer_orders import customer_orders
+from features.load.offline import write_snapshot
+from features.online.client import control_client, runtime_client
+from features.online.local_runtime import LocalFeatureStore
+from features.online.registration import register_groups
+from features.transform.windows import snapshot
+from features.validate.skew import add_skew_arguments, check_skew, run_skew, values_match
+
+T = datetime(2026, 10, 31, tzinfo=UTC)
+DAY = timedelta(days=1)
+ORDERS = "order_id string, customer_id string, order_time timestamp, total_amount decimal(12,2), item_count int, status string"
+REGION = "us-east-1"
+GROUP = customer_orders.name
+
+
+def at(delta: timedelta) -> datetime:
+    return (T + delta).replace(tzinfo=None)
+
+
+def offline_snapshot(spark: SparkSession) -> DataFrame:
+    """Six customers with whole, fractional and null features (empty windows, never-completed)."""
+    rows = []
+    for n in range(1, 7):
+        rows += [
+            (f"o{n}a", f"C{n}", at(-n * DAY), Decimal(f"{n}.25"), 1, "completed"),
+            (f"o{n}b", f"C{n}", at(-10 * n * DAY), Decimal("19.99"), 2, "completed" if n != 6 else "cancelled"),
+        ]
+    rows[-2] = ("o6a", "C6", at(-6 * DAY), Decimal("3.33"), 1, "cancelled")  # C6 never completed
+    orders = spark.createDataFrame(rows, ORDERS)
+    return snapshot(orders, group=customer_orders, as_of=T, dropout_lookback=DAY)
+
+
+def wire(row: dict[str, Any]) -> list[dict[str, str]]:
+    types = {f.name: f.dtype for f in customer_orders.features}
+    record = []
+    for name, value in row.items():
+        if value is None:
+            continue
+        dtype = types.get(name, "String")
+        text = str(int(value)) if dtype == "Integral" else repr(float(value)) if dtype == "Fractional" else str(value)
+        record.append({"FeatureName": name, "ValueAsString": text})
+    return record
+
+
+@pytest.fixture
+def stores(spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Any, dict]]:
+    """(offline root, online runtime client, offline rows by entity), both stores holding the same snapshot."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    root = str(tmp_path / "offline")
+    df = offline_snapshot(spark)
+    rows = {r["customer_id"]: r.asDict() for r in df.collect()}
+    write_snapshot(spark, df, root=root, group=GROUP, as_of=T, run_id="r1", rows=len(rows), write_time=T)
+    with LocalFeatureStore(db_path=tmp_path / "fs.sqlite", port=0) as server:
+        register_groups(
+            control_client(endpoint_url=server.endpoint_url, region=REGION),
+            [customer_orders],
+            offline_s3_uri=None,
+            role_arn=None,
+        )
+        client = runtime_client(endpoint_url=server.endpoint_url, region=REGION)
+        for row in rows.values():
+            client.put_record(FeatureGroupName=GROUP, Record=wire(row))
+        yield root, client, rows
+        client.close()
+
+
+def test_identical_stores_then_three_planted_differences(spark: SparkSession, stores: tuple[str, Any, dict]) -> None:
+    root, client, rows = stores
+    endpoint = client.meta.endpoint_url
+    clean = check_skew(
+        spark, group=customer_orders, offline_root=root, endpoint_url=endpoint, region=REGION, sample=100, seed=1
+    )
+    assert (clean.ok, clean.sampled, clean.compared, clean.mismatches, clean.missing) == (True, 6, 6, [], [])
+    assert clean.snapshot_event_time == "2026-10-31T00:00:00Z"
+    assert rows["C6"]["days_since_last_order"] is None and rows["C6"]["order_amount_avg_7d"] is None
+
+    later = (T + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    changed = {**rows["C1"], "event_time": later, "order_count_30d": rows["C1"]["order_count_30d"] + 1}
+    client.put_record(FeatureGroupName=GROUP, Record=wire(changed))  # Integral value differs
+    filled = {**rows["C6"], "event_time": later, "days_since_last_order": 3}
+    client.put_record(FeatureGroupName=GROUP, Record=wire(filled))  # null offline, present online
+    client.delete_record(FeatureGroupName=GROUP, RecordIdentifierValueAsString="C4", EventTime=later)
+
+    skew = check_skew(
+        spark, group=customer_orders, offline_root=root, endpoint_url=endpoint, region=REGION, sample=100, seed=1
+    )
+    assert not skew.ok
+    assert sorted(skew.mismatches, key=lambda m: str(m["entity"])) == [
+        {"entity": "C1", "feature": "order_count_30d", "offline": 2, "online": "3"},
+        {"entity": "C6", "feature": "days_since_last_order", "offline": None, "online": "3"},
+    ]
+    assert skew.missing == ["C4"]
+    assert sorted(m["entity"] for m in skew.event_time_mismatches) == ["C1", "C6"]
+    assert (skew.sampled, skew.compared, skew.errors) == (6, 5, [])
+    assert json.loads(json.dumps(skew.to_dict()))["ok"] is False
+
+
+def test_comparison_rules() -> None:
+    tol = 1e-9
+    assert values_match("Fractional", 0.1 + 0.2, repr(0.30000000000000004), tol)
+    assert values_match("Fractional", 1.0, "1.0000000000001", tol)
+    assert not values_match("Fractional", 1.0, "1.000001", tol)
+    assert values_match("Integral", 7, "7", tol) and not values_match("Integral", 7, "7.5", tol)
+    assert values_match("String", "DE", "DE", tol) and not values_match("String", "DE", "de", tol)
+    assert values_match("Integral", None, None, tol)
+    assert not values_match("Integral", None, "0", tol) and not values_match("Integral", 0, None, tol)
+
+
+def test_cli_exit_codes_and_report(spark: SparkSession, stores: tuple[str, Any, dict], tmp_path: Path) -> None:
+    root, client, _ = stores
+    conf = tmp_path / "conf.yaml"
+    conf.write_text(
+        f"""
+env: test
+spark: {{master: "local[2]", shuffle_partitions: 2}}
+sources:
+  clickstream: {{path: unused}}
+  orders: {{path: unused}}
+  customers: {{path: unused}}
+snapshot: {{}}
+offline_store: {{root: "{root}"}}
+quarantine: {{root: "{tmp_path / "quarantine"}"}}
+reports: {{root: "{tmp_path / "reports"}"}}
+online_store: {{endpoint_url: "{client.meta.endpoint_url}", region: {REGION}}}
+"""
+    )
+    parser = argparse.ArgumentParser()
+    add_skew_arguments(parser)
+    args = parser.parse_args(["--conf", str(conf), "--group", GROUP, "--sample", "3", "--seed", "5"])
+    assert run_skew(args) == 0
+    client.delete_record(FeatureGroupName=GROUP, RecordIdentifierValueAsString="C1", EventTime="2026-11-01T00:00:00Z")
+    args = parser.parse_args(
+        ["--conf", str(conf), "--group", GROUP, "--sample", "100", "--set", "online_store.region=us-east-1"]
+    )
+    assert run_skew(args) == 1
+    [report] = sorted((tmp_path / "reports" / "skew_check").glob("*.json"))[-1:]
+    [result] = json.loads(report.read_text())
+    assert (result["group"], result["missing"], result["ok"]) == (GROUP, ["C1"], False)
+    bad = parser.parse_args(["--conf", str(conf), "--group", "nope"])
+    assert run_skew(bad) == 2
+    spark.sparkContext.setLogLevel("ERROR")  # get_spark set WARN on the shared test session

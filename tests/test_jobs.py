@@ -9,7 +9,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
 from pyspark.sql import SparkSession
 
 from features.cli import build_main, main
@@ -133,3 +135,35 @@ def test_spark_submit_takes_the_same_arguments(sample: Path, tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr[-2000:]
     assert "customer_profile" in done.stdout and "succeeded" in done.stdout
     assert list((tmp_path / "store/customer_profile/data/year=2026/month=10/day=31/hour=00").glob("snapshot-*.parquet"))
+
+
+def test_blocking_validation_writes_nothing_and_warn_writes(
+    spark: SparkSession, sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The sample's newest event is minutes before T; a 1-minute freshness limit set to fail blocks.
+    base = ["build", "--conf", str(ROOT / "conf/local.yaml"), "--as-of", AS_OF, "--group", "customer_activity"]
+    base += overrides(sample, tmp_path)
+    strict = [*base, "--set", "validation.freshness_max_age=1m", "--set", "validation.freshness_action=fail"]
+    assert main(strict) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert (
+        err[-1].startswith("error: validation failed, nothing written: customer_activity")
+        and "freshness fail" in err[-1]
+    )
+    assert not (tmp_path / "store" / "customer_activity").exists()
+    with LocalFeatureStore(db_path=str(tmp_path / "feature-store.sqlite"), port=0) as store:
+        runtime = boto3.client(
+            "sagemaker-featurestore-runtime", endpoint_url=store.endpoint_url, region_name="us-east-1"
+        )
+        with pytest.raises(ClientError, match="ResourceNotFound"):  # not even registered, so nothing pushed
+            runtime.get_record(FeatureGroupName="customer_activity", RecordIdentifierValueAsString="C000004")
+
+    warn = [*base, "--set", "validation.freshness_max_age=1m", "--set", "validation.freshness_action=warn"]
+    assert main(warn) == 0
+    reports = sorted((tmp_path / "reports" / "build_features").glob("*.json"))
+    report = json.loads(reports[-1].read_text())
+    (group,) = report["groups"]
+    assert group["validation"]["freshness"]["status"] == "warn"
+    assert group["validation"]["html_report"] and Path(group["validation"]["html_report"]).is_file()
+    assert group["online"]["written"] == group["entities"] > 0
+    assert (tmp_path / "store" / "customer_activity" / "data").exists()

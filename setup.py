@@ -25,7 +25,7 @@ setup(
         "pyyaml>=6,<7",
     ],
     extras_require={
-        "test": ["pytest>=8", "chispa==0.12.0", "duckdb>=1.1", "moto>=5.2"],
+        "test": ["pytest>=8", "chispa==0.12.0", "duckdb>=1.1", "moto[server]>=5.2"],
         "dev": ["ruff", "mypy", "types-PyYAML"],
     },
     entry_points={

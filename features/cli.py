@@ -76,7 +76,10 @@ def _setup_logging(level: str) -> None:
     logging.basicConfig(
         level=getattr(logging, level), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-    logging.getLogger("py4j").setLevel(logging.WARNING)
+    # Libraries that narrate at INFO (py4j per command, GX per registered function) drown the
+    # pipeline's own progress lines.
+    for noisy in ("py4j", "great_expectations"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def build_main(argv: Sequence[str] | None = None) -> int:

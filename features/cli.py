@@ -16,13 +16,9 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from features.config import ConfigError, PipelineConf, load_conf
 from features.definitions import DefinitionError, FeatureGroup
-
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
 
 log = logging.getLogger("features")
 
@@ -102,7 +98,8 @@ def build_main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_build(conf: PipelineConf, groups: list[FeatureGroup], as_of: datetime) -> int:
-    from features.online.embedded import ensure_local_credentials
+    from features.io import fs
+    from features.online.embedded import prepare_local_credentials
     from features.pipeline import build_features
     from features.report import RunReport, summary
     from features.session import get_spark
@@ -118,10 +115,8 @@ def _run_build(conf: PipelineConf, groups: list[FeatureGroup], as_of: datetime) 
     began = time.perf_counter()
     spark = None
     try:
-        online = conf.online_store
-        if online.enabled and online.embedded_db and not online.endpoint_url:
-            # Before the JVM starts: Spark's local Python workers inherit this environment.
-            ensure_local_credentials()
+        if conf.online_store.enabled:
+            prepare_local_credentials(conf.online_store)
         spark = get_spark(conf)
         build_features(spark, conf, groups, as_of, report)
         report.status = "succeeded"
@@ -133,7 +128,7 @@ def _run_build(conf: PipelineConf, groups: list[FeatureGroup], as_of: datetime) 
     report.finished_at = datetime.now(tz=UTC).isoformat()
     report.report_path = f"{conf.reports.root.rstrip('/')}/build_features/{report.run_id}.json"
     try:
-        _write_text(spark, report.report_path, report.to_json())
+        fs.write_text(spark, report.report_path, report.to_json())
     except Exception as exc:
         print(f"warning: could not write the run report to {report.report_path}: {_one_line(exc)}", file=sys.stderr)
         report.report_path = None
@@ -142,19 +137,6 @@ def _run_build(conf: PipelineConf, groups: list[FeatureGroup], as_of: datetime) 
         print(f"error: {report.error}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
-
-
-def _write_text(spark: SparkSession | None, path: str, text: str) -> None:
-    if "://" not in path or path.startswith("file://"):
-        local = Path(path.removeprefix("file://"))
-        local.parent.mkdir(parents=True, exist_ok=True)
-        local.write_text(text, encoding="utf-8")
-        return
-    if spark is None:
-        raise RuntimeError("no Spark session to write a remote report with")
-    from features.io import fs
-
-    fs.write_text(spark, path, text)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -142,6 +142,11 @@ class OnlineStoreConf:
     #: IAM role SageMaker assumes to write that offline store (AWS only).
     role_arn: str | None = None
 
+    @property
+    def runs_embedded(self) -> bool:
+        """Whether commands run the local runtime in-process (no endpoint_url, an embedded_db)."""
+        return bool(self.embedded_db) and not self.endpoint_url
+
     def __post_init__(self) -> None:
         if self.enabled and not self.dead_letter_root:
             raise ConfigError("dead_letter_root is required when the online store is enabled")

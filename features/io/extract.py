@@ -79,11 +79,14 @@ class Extracted:
     duplicate_rows: int = 0
     quarantined_rows: int = 0
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    #: The cached classification ``quarantined`` is a filter of; released with ``accepted``.
+    classified: DataFrame | None = None
 
     def release(self) -> None:
         """Drop the cached inputs once every group that needed them is built."""
         self.accepted.unpersist()
-        self.quarantined.unpersist()
+        if self.classified is not None:
+            self.classified.unpersist()
 
     def check_balance(self) -> None:
         total = self.accepted_rows + self.quarantined_rows + self.duplicate_rows
@@ -158,13 +161,9 @@ def _data_files(spark: SparkSession, dirs: list[str]) -> list[str]:
     Zero-byte files hold no rows; leaving them out also spares Parquet's footer check, which
     would call an empty file corrupt. ``_temporary/`` trees of in-flight writes are skipped.
     """
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None, "event logs need a classic (non-Connect) SparkSession"
-    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
     found: list[str] = []
     for folder in dirs:
-        root = jvm.org.apache.hadoop.fs.Path(folder)
-        filesystem = root.getFileSystem(hadoop_conf)
+        filesystem, root = fs.filesystem(spark, folder)
         top = str(filesystem.makeQualified(root).toString())
         listing = filesystem.listFiles(root, True)
         while listing.hasNext():
@@ -474,6 +473,7 @@ def classify(
         duplicate_rows=usable_rows - accepted_rows,
         quarantined_rows=sum(counts.values()),
         quarantine_reasons=dict(sorted(counts.items())),
+        classified=classified,
     )
     result.check_balance()
     return result

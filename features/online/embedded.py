@@ -24,14 +24,21 @@ log = logging.getLogger(__name__)
 @contextmanager
 def online_endpoint(conf: OnlineStoreConf) -> Iterator[str | None]:
     """The endpoint URL to use (None: AWS's own), running the embedded runtime when configured."""
-    if conf.endpoint_url or not conf.embedded_db:
+    if not conf.runs_embedded:
         yield conf.endpoint_url
         return
+    assert conf.embedded_db is not None
     ensure_local_credentials()
     os.makedirs(os.path.dirname(os.path.abspath(conf.embedded_db)), exist_ok=True)
     with LocalFeatureStore(db_path=conf.embedded_db, host="127.0.0.1", port=0) as store:
         log.info("embedded local Feature Store runtime at %s (db %s)", store.endpoint_url, conf.embedded_db)
         yield store.endpoint_url
+
+
+def prepare_local_credentials(conf: OnlineStoreConf) -> None:
+    """Call before the Spark JVM starts: its local Python workers inherit the environment then."""
+    if conf.runs_embedded:
+        ensure_local_credentials()
 
 
 def ensure_local_credentials() -> None:

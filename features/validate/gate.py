@@ -46,9 +46,10 @@ from pyspark.sql import functions as F
 
 from features.config import DriftConf, ValidationConf
 from features.definitions import FeatureGroup, parse_duration
+from features.io.fs import write_text
 from features.transform.columns import utc_timestamp
 from features.validate.expectations import build_suite, group_specs, run_suite
-from features.validate.store import snapshot_before, write_text
+from features.validate.store import snapshot_before
 
 #: Share given to an empty bin in PSI.
 EPSILON = 1e-4

@@ -34,8 +34,9 @@ from pyspark.sql import functions as F
 from features.config import ConfigError, load_conf
 from features.constants import EVENT_TIME
 from features.definitions import FeatureGroup, FeatureType
+from features.io.fs import write_text
 from features.online.client import record_as_dict, runtime_client
-from features.validate.store import snapshot_before, write_text
+from features.validate.store import snapshot_before
 
 log = logging.getLogger(__name__)
 
@@ -219,11 +220,10 @@ def run_skew(args: argparse.Namespace) -> int:
     if args.sample < 1:
         print(f"error: --sample must be at least 1, got {args.sample}", file=sys.stderr)
         return 2
-    from features.online.embedded import ensure_local_credentials, online_endpoint
+    from features.online.embedded import online_endpoint, prepare_local_credentials
 
     online = conf.online_store
-    if online.embedded_db and not online.endpoint_url:
-        ensure_local_credentials()
+    prepare_local_credentials(online)
     spark = get_spark(conf)
     results: list[SkewResult] = []
     try:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -94,13 +93,3 @@ def _hour_dirs_newest_first(
         if bound is not None and here > bound[: depth + 1]:
             continue
         yield from _hour_dirs_newest_first(spark, f"{path}/{name}", bound, here)
-
-
-def write_text(spark: SparkSession, path: str, text: str) -> None:
-    """Write a report locally with plain file IO, elsewhere (s3://) through Hadoop's FileSystem."""
-    if "://" not in path or path.startswith("file://"):
-        local = Path(path.removeprefix("file://"))
-        local.parent.mkdir(parents=True, exist_ok=True)
-        local.write_text(text, encoding="utf-8")
-    else:
-        fs.write_text(spark, path, text)

@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat setup.py constraints.txt | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat setup.py featurestore-local/setup.py constraints.txt | cksum | cut -d' ' -f1)
 AS_OF ?= 2026-10-31T00:00:00Z
 CONF ?= conf/local.yaml
 
@@ -23,15 +23,15 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): setup.py constraints.txt
+$(STAMP): setup.py featurestore-local/setup.py constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11" >&2; exit 1; }
 	@test -x "$$JAVA_HOME/bin/java" || command -v java >/dev/null || { echo "error: Java 17 not found; install openjdk-17-jre-headless" >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,dev]" -e featurestore-local
 	rm -f $(VENV)/.installed-* && touch $@
 
-setup: $(STAMP) ## create .venv and install the project with pinned dependencies
+setup: $(STAMP) ## create .venv: the project with pinned dependencies, test/dev tools, the local Feature Store runtime
 
 services: ## install the PostgreSQL and MariaDB servers the JDBC tests start (Debian; needs root)
 	@if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && [ -x /usr/sbin/mariadbd ]; then \
@@ -53,9 +53,9 @@ test: $(STAMP) ## run the test suite
 	$(BIN)/pytest
 
 lint: $(STAMP) ## ruff and mypy
-	$(BIN)/ruff check features jobs tests bench
-	$(BIN)/ruff format --check features jobs tests bench
-	$(BIN)/mypy features jobs
+	$(BIN)/ruff check features featurestore-local jobs tests bench
+	$(BIN)/ruff format --check features featurestore-local jobs tests bench
+	$(BIN)/mypy features featurestore-local/featurestore_local jobs
 
 bench: $(STAMP) ## run the benchmarks (~20 min; generates 1M and 10M events) -> bench/*RESULTS.md
 	$(BIN)/python bench/run_bench.py

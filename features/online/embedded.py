@@ -8,6 +8,7 @@ so ``get-record`` after ``make run`` sees what the run pushed.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from collections.abc import Iterator
@@ -15,8 +16,7 @@ from contextlib import contextmanager
 
 import boto3
 
-from features.config import OnlineStoreConf
-from features.online.local_runtime import LocalFeatureStore
+from features.config import ConfigError, OnlineStoreConf
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,21 @@ def online_endpoint(conf: OnlineStoreConf) -> Iterator[str | None]:
     assert conf.embedded_db is not None
     ensure_local_credentials()
     os.makedirs(os.path.dirname(os.path.abspath(conf.embedded_db)), exist_ok=True)
+    check_runtime_installed(conf)
+    from featurestore_local import LocalFeatureStore  # a developer tool, absent from job artifacts
+
     with LocalFeatureStore(db_path=conf.embedded_db, host="127.0.0.1", port=0) as store:
         log.info("embedded local Feature Store runtime at %s (db %s)", store.endpoint_url, conf.embedded_db)
         yield store.endpoint_url
+
+
+def check_runtime_installed(conf: OnlineStoreConf) -> None:
+    """Fail before any work when the conf wants the embedded runtime and it is not installed."""
+    if conf.runs_embedded and importlib.util.find_spec("featurestore_local") is None:
+        raise ConfigError(
+            "online_store.embedded_db needs the local Feature Store runtime, which is not installed: "
+            "pip install -e featurestore-local (make setup does), or set online_store.endpoint_url"
+        )
 
 
 def prepare_local_credentials(conf: OnlineStoreConf) -> None:

@@ -2,7 +2,7 @@
 
 Exposed as :func:`add_arguments` / :func:`run` so the project's console
 command can mount it as a subcommand, and as :func:`main` for
-``python -m features.online.local_runtime``.  The endpoint URL is printed as
+``python -m featurestore_local``.  The endpoint URL is printed as
 the first stdout line so a parent process started with ``--port 0`` can read
 where to connect.
 """
@@ -169,9 +169,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m features.online.local_runtime``."""
+    """Entry point of ``python -m featurestore_local``."""
     parser = argparse.ArgumentParser(
-        prog="serve-local",
+        prog="featurestore-local",
         description="Run a local SageMaker Feature Store (runtime API plus "
         "Create/Describe/List/DeleteFeatureGroup) backed by SQLite, for boto3 "
         "clients pointed at it with endpoint_url. Prints the endpoint URL on stdout.",

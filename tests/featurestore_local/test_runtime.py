@@ -28,8 +28,7 @@ from botocore.retries.standard import (
     RetryEventAdapter,
     ThrottlingErrorDetector,
 )
-
-from features.online.local_runtime import FaultConfig, LocalFeatureStore, main
+from featurestore_local import FaultConfig, LocalFeatureStore, main
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GROUP = "customers"
@@ -728,13 +727,13 @@ def test_non_loopback_host_is_refused(tmp_path: Path) -> None:
 def test_module_entry_point_prints_url_and_serves(tmp_path: Path) -> None:
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "featurestore-local"), os.environ.get("PYTHONPATH", "")]),
     }
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "features.online.local_runtime",
+            "featurestore_local",
             "--port",
             "0",
             "--db",

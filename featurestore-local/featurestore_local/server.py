@@ -32,7 +32,7 @@ from .schema import JsonObject
 from .service import FeatureStoreService, RequestContext
 from .storage import Storage
 
-logger = logging.getLogger("features.online.local_runtime")
+logger = logging.getLogger("featurestore_local")
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 # How often serve_forever checks for shutdown; bounds how long stop() blocks.

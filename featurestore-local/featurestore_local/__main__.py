@@ -1,0 +1,5 @@
+"""``python -m featurestore_local``: see :func:`cli.main`."""
+
+from .cli import main
+
+raise SystemExit(main())

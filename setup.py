@@ -23,6 +23,7 @@ setup(
         "great-expectations==1.24.1",
         "boto3>=1.40,<2",
         "pyyaml>=6,<7",
+        "pydantic>=2.6,<3",
     ],
     extras_require={
         "test": ["pytest>=8", "chispa==0.12.0", "duckdb>=1.1", "moto[server]>=5.2"],

@@ -64,11 +64,6 @@ class Window:
         return cls(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)], name=spec)
 
 
-def parse_duration(spec: str, where: str) -> timedelta:
-    """Durations in conf use the window syntax (``1d``, ``6h``)."""
-    return Window.parse(spec, where).length
-
-
 @dataclass(frozen=True, kw_only=True)
 class Entity:
     name: str

@@ -1,4 +1,5 @@
-"""Discovers feature groups by importing ``features.groups.*`` and collecting FeatureGroup objects."""
+"""Discovers feature groups by importing ``features.groups.*`` and collecting FeatureGroup objects,
+and the sources they read."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import pkgutil
 from functools import cache
 
 from features import groups as groups_package
-from features.definitions import DefinitionError, FeatureGroup
+from features import sources as sources_module
+from features.definitions import DefinitionError, FeatureGroup, Source
 
 
 @cache
@@ -24,6 +26,15 @@ def all_groups() -> dict[str, FeatureGroup]:
                         "group names must be unique"
                     )
                 found[value.name] = value
+    return found
+
+
+@cache
+def all_sources() -> dict[str, Source]:
+    """Every source a discovered group reads, plus those declared in ``features.sources``."""
+    found = {s.name: s for s in vars(sources_module).values() if isinstance(s, Source)}
+    for group in all_groups().values():
+        found.setdefault(group.source.name, group.source)
     return found
 
 

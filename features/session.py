@@ -45,7 +45,7 @@ def get_spark(conf: PipelineConf) -> SparkSession:
         # Locally the JVM is started here: fetch JDBC drivers from Maven Central (cached by ivy)
         # and pin the JVM zone so JDBC timestamps are not shifted. On EMR both come from the
         # cluster (drivers on the classpath, spark-defaults).
-        if any(s.jdbc for s in (conf.sources.clickstream, conf.sources.orders, conf.sources.customers)):
+        if any(s.jdbc for s in conf.sources.values()):
             settings["spark.jars.packages"] = ",".join(JDBC_PACKAGES)
         settings["spark.driver.extraJavaOptions"] = "-Duser.timezone=UTC"
     settings.update(conf.spark.conf)

@@ -77,5 +77,3 @@ CUSTOMERS = Source(
     required=("customer_id",),
     patterns={"customer_id": CUSTOMER_ID_PATTERN},
 )
-
-ALL_SOURCES = {s.name: s for s in (CLICKSTREAM, ORDERS, CUSTOMERS)}

@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from features.groups.customer_activity import customer_activity
 from features.groups.customer_orders import customer_orders
 from features.groups.customer_profile import customer_profile
-from features.sources import ALL_SOURCES
+from features.registry import all_sources
 from features.transform.windows import SPARK_TYPES, snapshot
 from tests.oracle import duckdb_features as oracle
 from tests.oracle.random_data import as_aware_utc, load_into_duckdb, random_customers, random_events, random_orders
@@ -29,7 +29,7 @@ CASES = [
 
 
 def source_df(spark: SparkSession, source: str, columns: list[str], rows: list[tuple]) -> DataFrame:
-    types = ALL_SOURCES[source].columns
+    types = all_sources()[source].columns
     assert list(types) == columns
     return spark.createDataFrame(as_aware_utc(rows), ", ".join(f"{c} {t}" for c, t in types.items()))
 

@@ -1,6 +1,6 @@
 """Benchmark: online-store push throughput against the local Feature Store runtime.
 
-The runtime runs in its own process (``python -m features.online.local_runtime --latency-ms 5``),
+The runtime runs in its own process (``python -m featurestore_local --latency-ms 5``),
 so its CPU is not the pushing process's, though on a small machine both share the same cores
 (reported). All runs happen side by side in one invocation, on the same records
 (``customer_orders``-shaped: identifier, event time and 16 features):
@@ -46,9 +46,10 @@ from pyspark.sql import functions as F
 
 from features.groups.customer_orders import customer_orders
 from features.online.client import control_client, record_as_dict, runtime_client
-from features.online.push import PushResult, PushSettings, push_snapshot
+from features.online.push import push_snapshot
 from features.online.records import record_types, to_record
 from features.online.registration import register_groups
+from features.online.settings import PushResult, PushSettings
 
 HERE = Path(__file__).resolve().parent
 CORES = 2
@@ -63,7 +64,7 @@ def local_runtime(db: str, latency_ms: float) -> Iterator[tuple[str, int]]:
         [
             sys.executable,
             "-m",
-            "features.online.local_runtime",
+            "featurestore_local",
             "--port",
             "0",
             "--db",

@@ -12,13 +12,19 @@ would multiply the attempts and hide throttling from the rate control.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
+from features.online.settings import PushSettings
+
 RUNTIME_SERVICE = "sagemaker-featurestore-runtime"
 CONTROL_SERVICE = "sagemaker"
+
+#: Builds the writer's runtime client from the push settings; must be picklable (it runs on executors).
+ClientFactory = Callable[[PushSettings], Any]
 
 
 def runtime_client(
@@ -51,6 +57,17 @@ def runtime_client(
         tcp_keepalive=True,
     )
     return boto3.session.Session().client(RUNTIME_SERVICE, region_name=region, endpoint_url=endpoint_url, config=config)
+
+
+def default_client_factory(settings: PushSettings) -> Any:
+    """The production client: default credential chain, botocore retries off, pool = max_in_flight."""
+    return runtime_client(
+        endpoint_url=settings.endpoint_url,
+        region=settings.region,
+        max_pool_connections=settings.max_in_flight,
+        connect_timeout_s=settings.connect_timeout_s,
+        read_timeout_s=settings.read_timeout_s,
+    )
 
 
 def control_client(*, endpoint_url: str | None, region: str) -> Any:

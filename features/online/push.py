@@ -1,33 +1,10 @@
-"""Push a feature snapshot to the SageMaker online store from the executors.
+"""Push a feature snapshot to the online store from the Spark executors: the Spark side only.
 
-Steps: keep the latest record per entity (max ``event_time`` per join key; a snapshot normally has
-one already), hash-partition by the join key, then ``foreachPartition``: each task builds one boto3
-client and one :class:`~features.online.writer.Writer` (bounded concurrency, retries with
-full-jitter backoff, AIMD adaptive rate, dead letters; see ``writer.py``) and streams its rows
-through it.
-
-Partition count. ``PushSettings.partitions`` when set; otherwise the cluster's total executor cores
-(``SparkContext.defaultParallelism``): one push task per core means every core pushes at once in a
-single wave, and the throughput comes from the ``max_in_flight`` concurrent requests *inside* each
-task, not from more tasks. More partitions than cores only add client start-ups and waves; fewer
-leave cores idle. Counting the records first to size partitions would cost a second pass over the
-snapshot, so it is not done. With dynamic allocation, defaultParallelism reflects the executors
-registered when the push starts; set ``partitions`` to size for a known fleet. The service sees at
-most ``partitions * max_in_flight`` requests in flight.
-
-Why foreachPartition and nothing collected. The records never travel to the driver: each executor
-sends what it holds, so the push scales with the cluster and the driver's memory does not bound
-the snapshot size. Only counters come back, through one accumulator. Spark applies an action's
-accumulator updates once per *successful* task, so a task attempt that dies mid-partition (executor
-lost, OOM) contributes nothing, and its retry re-sends the whole partition: PutRecord with the same
-EventTime is an idempotent upsert, and the retry's dead-letter file replaces the failed attempt's.
-Hence ``records == written + dead_lettered`` holds after retries too.
-
-Failure policy. Dead-lettered records are counted; if there are more than
-``dead_letter_tolerance`` the push raises :class:`PushError` (one line, with the main reasons and
-where the dead letters are), carrying the :class:`PushResult` for the run report. Errors no record
-can get past (group missing, access denied, no credentials, endpoint unreachable) stop the push
-with a PushError at once rather than dead-lettering a whole snapshot.
+On the driver: check the columns against the group, keep the latest record per entity and
+hash-partition by the join key. On the executors (``foreachPartition``): each task builds one
+client and one :class:`~features.online.writer.Writer` and streams its rows through it; only
+:class:`~features.online.settings.Counts` come back, through one accumulator. Why this shape, how
+many partitions, and why the counts stay exact under task retries: docs/online-store.md.
 """
 
 from __future__ import annotations
@@ -35,9 +12,8 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Iterator
+from typing import Any
 
 from pyspark import TaskContext
 from pyspark.accumulators import AccumulatorParam
@@ -46,22 +22,23 @@ from pyspark.sql import functions as F
 
 from features.constants import EVENT_TIME
 from features.definitions import FeatureGroup, FeatureType
-from features.online import client as clients
+from features.online.client import ClientFactory, default_client_factory
+from features.online.deadletter import DeadLetterWriter, dead_letter_dir
 from features.online.records import RecordError, record_types, to_record
-from features.online.writer import (
+from features.online.settings import (
     Counts,
-    DeadLetterWriter,
     FatalPushError,
     Item,
+    PushError,
+    PushResult,
+    PushSettings,
     Rejected,
-    Writer,
-    dead_letter_dir,
+    check_tolerance,
+    result_from,
 )
+from features.online.writer import Writer
 
 log = logging.getLogger(__name__)
-
-WriteApi = Literal["put_record", "batch_write_record"]
-ClientFactory = Callable[["PushSettings"], Any]
 
 #: Spark SQL types accepted for each feature type (checked on the driver before anything is sent).
 _ACCEPTED_SPARK_TYPES: dict[FeatureType, tuple[str, ...]] = {
@@ -69,114 +46,6 @@ _ACCEPTED_SPARK_TYPES: dict[FeatureType, tuple[str, ...]] = {
     "Fractional": ("tinyint", "smallint", "int", "bigint", "float", "double", "decimal"),
     "String": ("string",),
 }
-
-
-@dataclass(frozen=True, kw_only=True)
-class PushSettings:
-    """How to reach the online store and how hard to push.
-
-    ``max_in_flight`` requests run concurrently per partition; ``max_attempts`` is the budget per
-    record (or batch entry) including the first attempt; backoff before retry n is uniform in
-    ``[0, min(max_backoff_ms, base_backoff_ms * 2**(n-1))]``. ``partitions=None`` uses one
-    partition per executor core (see the module docstring). ``dead_letter_root`` is a local
-    directory (local mode) or ``s3://bucket/prefix`` (a cluster). Up to ``dead_letter_tolerance``
-    dead letters do not fail the push.
-    """
-
-    endpoint_url: str | None = None
-    region: str = "us-east-1"
-    write_api: WriteApi = "batch_write_record"
-    max_in_flight: int = 16
-    max_attempts: int = 8
-    base_backoff_ms: float = 50.0
-    max_backoff_ms: float = 5_000.0
-    partitions: int | None = None
-    dead_letter_root: str
-    dead_letter_tolerance: int = 0
-    connect_timeout_s: float = 5.0
-    read_timeout_s: float = 10.0
-
-    def __post_init__(self) -> None:
-        if self.write_api not in ("put_record", "batch_write_record"):
-            raise ValueError(f"write_api must be put_record or batch_write_record, got {self.write_api!r}")
-        for name in ("max_in_flight", "max_attempts"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.partitions is not None and self.partitions < 1:
-            raise ValueError(
-                f"partitions must be at least 1 (or None for one per executor core), got {self.partitions}"
-            )
-        if not 0 <= self.base_backoff_ms <= self.max_backoff_ms:
-            raise ValueError("need 0 <= base_backoff_ms <= max_backoff_ms")
-        if self.dead_letter_tolerance < 0:
-            raise ValueError(f"dead_letter_tolerance must be >= 0, got {self.dead_letter_tolerance}")
-        if self.connect_timeout_s <= 0 or self.read_timeout_s <= 0:
-            raise ValueError("connect_timeout_s and read_timeout_s must be positive")
-        if not self.dead_letter_root:
-            raise ValueError("dead_letter_root is required (a local directory or s3://bucket/prefix)")
-
-
-@dataclass(frozen=True)
-class PushResult:
-    """What a push did; ``records == written + dead_lettered``.
-
-    ``retried`` counts extra attempts, ``throttled`` throttling answers, ``dead_letter_reasons``
-    dead letters by error code. ``dead_letter_path`` is set when anything was dead-lettered.
-    """
-
-    records: int
-    written: int
-    retried: int
-    throttled: int
-    dead_lettered: int
-    seconds: float
-    dead_letter_path: str | None
-    partitions: int
-    dead_letter_reasons: dict[str, int]
-
-
-class PushError(RuntimeError):
-    """The push failed (too many dead letters, or a fatal error); ``result`` has the counts if known."""
-
-    def __init__(self, message: str, result: PushResult | None = None) -> None:
-        super().__init__(message)
-        self.result = result
-
-
-def default_client_factory(settings: PushSettings) -> Any:
-    """The production client: default credential chain, botocore retries off, pool = max_in_flight."""
-    return clients.runtime_client(
-        endpoint_url=settings.endpoint_url,
-        region=settings.region,
-        max_pool_connections=settings.max_in_flight,
-        connect_timeout_s=settings.connect_timeout_s,
-        read_timeout_s=settings.read_timeout_s,
-    )
-
-
-def result_from(counts: Counts, *, seconds: float, dead_letter_path: str | None, partitions: int) -> PushResult:
-    """Freeze a writer's counts into a PushResult."""
-    return PushResult(
-        records=counts.records,
-        written=counts.written,
-        retried=counts.retried,
-        throttled=counts.throttled,
-        dead_lettered=counts.dead_lettered,
-        seconds=round(seconds, 3),
-        dead_letter_path=dead_letter_path if counts.dead_lettered else None,
-        partitions=partitions,
-        dead_letter_reasons=dict(counts.reasons),
-    )
-
-
-def check_tolerance(what: str, counts: Counts, result: PushResult, tolerance: int) -> None:
-    """Raise PushError when more than ``tolerance`` records were dead-lettered."""
-    if counts.dead_lettered > tolerance:
-        raise PushError(
-            f"{what} dead-lettered {counts.dead_lettered} of {counts.records} records (tolerance {tolerance}): "
-            f"{counts.summary()}; dead letters in {result.dead_letter_path}",
-            result,
-        )
 
 
 def _spark_type_allowed(dtype: FeatureType, simple_string: str) -> bool:
@@ -326,9 +195,9 @@ def push_snapshot(
 
     ``df`` has the join key, ``event_time`` and any of the group's features (what
     ``features.transform.windows.snapshot`` returns). ``client_factory(settings)`` builds the
-    runtime client on each executor (default: :func:`default_client_factory`); it must be
-    picklable. Raises PushError when more than ``settings.dead_letter_tolerance`` records were
-    dead-lettered (``.result`` has the counts) or on a fatal error.
+    runtime client on each executor (default: :func:`~features.online.client.default_client_factory`);
+    it must be picklable. Raises PushError when more than ``settings.dead_letter_tolerance``
+    records were dead-lettered (``.result`` has the counts) or on a fatal error.
     """
     started = time.perf_counter()
     types = check_columns(df, group)

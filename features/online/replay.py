@@ -1,15 +1,10 @@
 """Re-push dead-lettered records, once their cause is fixed, in plain Python (no Spark).
 
-Replay is idempotent: a record is written with the EventTime it had, PutRecord/BatchWriteRecord
-upsert by record identifier, and the service never lets an older EventTime replace a newer record.
-So replaying twice, or replaying after a later snapshot was pushed, cannot go back in time.
-
-It uses the push's :class:`~features.online.writer.Writer` (same concurrency, retries, adaptive
-rate and dead-letter format). Records that still fail go to a new location,
-``<dead_letter_root>/<group>/replay-<UTC time>-<random>/part-00000.jsonl``; the input is never
-modified. Records of groups defined in ``features.registry`` are re-checked with the push's value
-rules first, so a record refused before sending (a NaN, say) stays dead-lettered until its value
-has been corrected in the file.
+The records go through the push's :class:`~features.online.writer.Writer`, so they are retried,
+paced and dead-lettered the same way. Those that still fail go to a new run directory,
+``<dead_letter_root>/<group>/replay-<UTC time>-<random>/``; the input is never modified. Records
+of groups in ``features.registry`` are re-checked with the push's value rules first. Why a replay
+is idempotent and cannot go back in time: docs/online-store.md ("Replay").
 """
 
 from __future__ import annotations
@@ -26,17 +21,20 @@ from typing import Any
 import boto3
 
 from features.definitions import FeatureType
-from features.online.push import (
-    ClientFactory,
+from features.online.client import ClientFactory, default_client_factory
+from features.online.deadletter import DeadLetterWriter, dead_letter_dir
+from features.online.records import RecordError, check_record, record_types
+from features.online.settings import (
+    FatalPushError,
+    Item,
     PushError,
     PushResult,
     PushSettings,
+    Rejected,
     check_tolerance,
-    default_client_factory,
     result_from,
 )
-from features.online.records import RecordError, check_record, record_types
-from features.online.writer import DeadLetterWriter, FatalPushError, Item, Rejected, Writer, dead_letter_dir
+from features.online.writer import Writer
 from features.registry import all_groups
 
 log = logging.getLogger(__name__)

@@ -19,16 +19,17 @@ from typing import Any
 
 import pytest
 from chispa import assert_df_equality
+from featurestore_local import FaultConfig, LocalFeatureStore
 from pyspark import TaskContext
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from features.definitions import Derived, FeatureGroup, Source
-from features.online.client import control_client, record_as_dict, runtime_client
-from features.online.local_runtime import FaultConfig, LocalFeatureStore
-from features.online.push import PushError, PushResult, PushSettings, default_client_factory, push_snapshot
+from features.online.client import control_client, default_client_factory, record_as_dict, runtime_client
+from features.online.push import push_snapshot
 from features.online.registration import register_groups
 from features.online.replay import replay_dead_letters
+from features.online.settings import PushError, PushResult, PushSettings
 from features.sources import CUSTOMER
 
 SCHEMA = "customer_id string, event_time string, visits bigint, spend double, segment string"

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from featurestore_local import LocalFeatureStore
 
+from features.cli.online import GET_RECORD, REGISTER
 from features.definitions import FeatureSpec
-from features.online import commands
 from features.online.client import control_client, runtime_client
-from features.online.local_runtime import LocalFeatureStore
 from features.online.registration import RegistrationError, feature_group_request, register_groups
 from features.registry import all_groups
 
@@ -80,9 +80,9 @@ def test_registration_is_idempotent_and_rejects_a_changed_definition(store: Loca
 
 def test_register_and_get_record_commands(store: LocalFeatureStore, capsys: pytest.CaptureFixture[str]) -> None:
     endpoint = ["--endpoint-url", store.endpoint_url]
-    assert commands.run_register(parse(commands.add_register_arguments, *endpoint, "--group", "customer_profile")) == 0
+    assert REGISTER.run(parse(REGISTER.add_arguments, *endpoint, "--group", "customer_profile")) == 0
     assert json.loads(capsys.readouterr().out) == {"customer_profile": "created"}
-    assert commands.run_register(parse(commands.add_register_arguments, *endpoint, "--group", "nope")) == 2
+    assert REGISTER.run(parse(REGISTER.add_arguments, *endpoint, "--group", "nope")) == 2
     assert "unknown feature group 'nope'" in capsys.readouterr().err
 
     record = {"customer_id": "C000042", "event_time": "2026-10-31T00:00:00Z", "age": "41", "country": "DE"}
@@ -90,10 +90,10 @@ def test_register_and_get_record_commands(store: LocalFeatureStore, capsys: pyte
         FeatureGroupName="customer_profile",
         Record=[{"FeatureName": k, "ValueAsString": v} for k, v in record.items()],
     )
-    get = commands.add_get_record_arguments
-    assert commands.run_get_record(parse(get, *endpoint, "--group", "customer_profile", "--id", "C000042")) == 0
+    get = GET_RECORD.add_arguments
+    assert GET_RECORD.run(parse(get, *endpoint, "--group", "customer_profile", "--id", "C000042")) == 0
     assert json.loads(capsys.readouterr().out) == record
-    assert commands.run_get_record(parse(get, *endpoint, "--group", "customer_profile", "--id", "C1")) == 1
+    assert GET_RECORD.run(parse(get, *endpoint, "--group", "customer_profile", "--id", "C1")) == 1
     assert "no online record 'C1'" in capsys.readouterr().err
-    assert commands.run_get_record(parse(get, *endpoint, "--group", "missing", "--id", "C1")) == 1
+    assert GET_RECORD.run(parse(get, *endpoint, "--group", "missing", "--id", "C1")) == 1
     assert "get-record failed: ResourceNotFound" in capsys.readouterr().err

@@ -13,13 +13,16 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
+from featurestore_local import LocalFeatureStore
 
-from features.online import commands
-from features.online.local_runtime import LocalFeatureStore
-from features.online.push import PushError, PushSettings
+from features.cli.online import REGISTER, REPLAY
+from features.online.deadletter import DeadLetterWriter, default_dead_letter_root
+from features.online.failures import backoff_seconds, classify
+from features.online.rate import AdaptiveRate
 from features.online.records import RecordError, check_record, format_value, to_record
 from features.online.replay import replay_dead_letters
-from features.online.writer import AdaptiveRate, DeadLetterWriter, Item, Writer, backoff_seconds, classify
+from features.online.settings import Item, PushError, PushSettings
+from features.online.writer import Writer
 
 TYPES: dict[str, Any] = {
     "customer_id": "String",
@@ -276,20 +279,20 @@ def test_replay_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys:
     (run_dir / "part-00001.jsonl").write_text(
         "".join(json.dumps({**x, "reason": "r", "attempts": 1}) + "\n" for x in lines)
     )
-    assert commands.default_dead_letter_root(str(run_dir)) == str(tmp_path / "dl")
-    assert commands.default_dead_letter_root(f"{run_dir}/part-00001.jsonl") == str(tmp_path / "dl")
-    assert commands.default_dead_letter_root("s3://b/dl/g/run/") == "s3://b/dl"
+    assert default_dead_letter_root(str(run_dir)) == str(tmp_path / "dl")
+    assert default_dead_letter_root(f"{run_dir}/part-00001.jsonl") == str(tmp_path / "dl")
+    assert default_dead_letter_root("s3://b/dl/g/run/") == "s3://b/dl"
 
     with LocalFeatureStore(db_path=tmp_path / "fs.sqlite", port=0) as store:
         parser = argparse.ArgumentParser()
-        commands.add_register_arguments(parser)
-        assert commands.run_register(parser.parse_args(["--endpoint-url", store.endpoint_url])) == 0
+        REGISTER.add_arguments(parser)
+        assert REGISTER.run(parser.parse_args(["--endpoint-url", store.endpoint_url])) == 0
         parser = argparse.ArgumentParser()
-        commands.add_replay_arguments(parser)
+        REPLAY.add_arguments(parser)
         args = parser.parse_args(["--endpoint-url", store.endpoint_url, "--path", str(run_dir)])
         capsys.readouterr()
 
-        assert commands.run_replay(args) == 1  # the NaN age is refused again (Integral)
+        assert REPLAY.run(args) == 1  # the NaN age is refused again (Integral)
 
     out, err = capsys.readouterr()
     result = json.loads(out)

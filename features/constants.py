@@ -25,6 +25,10 @@ RESERVED_NAMES: Final = frozenset((*OFFLINE_METADATA_COLUMNS, *PARTITION_COLUMNS
 QUARANTINE_REASON: Final = "_quarantine_reason"
 #: Column holding the raw text of a JSON line that could not be parsed.
 CORRUPT_RECORD: Final = "_corrupt_record"
+#: Column naming the file an event-log row was read from; kept on quarantined rows.
+INPUT_FILE: Final = "_input_file"
+#: Set only on the single row standing for a whole unreadable file: why it could not be read.
+FILE_ERROR: Final = "_file_error"
 
 #: How SageMaker wants event times written (second precision, UTC, literal Z).
 EVENT_TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"

@@ -19,7 +19,7 @@ import pytest
 from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
-from features.config import FileSourceConf
+from features.config import SourceConf
 from features.constants import QUARANTINE_REASON
 from features.definitions import DefinitionError, Source
 from features.io.extract import FILE_ERROR, INPUT_FILE, Extracted, InputError, read_event_log, read_table
@@ -60,10 +60,10 @@ def extracted(spark: SparkSession, corpus: Path) -> Iterator[dict[str, tuple[Ext
     results: dict[str, tuple[Extracted, dict[str, Outcome]]] = {}
     formats: tuple[tuple[str, Literal["json", "parquet"]], ...] = (("events", "json"), ("parquet_events", "parquet"))
     for root, fmt in formats:
-        conf = FileSourceConf(path=str(corpus / root), format=fmt, partitioning="dt", lateness_days=1)
+        conf = SourceConf(path=str(corpus / root), format=fmt, partitioning="dt", lateness_days=1)
         ex = read_event_log(spark, conf, CLICKSTREAM, start=START, end=T, on_corrupt_file="quarantine")
         results[root] = (ex, _outcomes(ex, "event_id", by_file))
-    ex = read_table(spark, FileSourceConf(path=str(corpus / "orders")), ORDERS)
+    ex = read_table(spark, SourceConf(path=str(corpus / "orders")), ORDERS)
     results["orders"] = (ex, _outcomes(ex, "order_id", F.regexp_extract("order_id", _KIND_OF_ID, 1)))
     yield results
     for ex, _ in results.values():
@@ -117,7 +117,7 @@ def test_corrupt_files_are_quarantined_by_name(extracted: dict[str, tuple[Extrac
 
 
 def test_corrupt_file_fails_the_run_naming_it_by_default(spark: SparkSession, corpus: Path) -> None:
-    conf = FileSourceConf(path=str(corpus / "events"), format="json", partitioning="dt", lateness_days=1)
+    conf = SourceConf(path=str(corpus / "events"), format="json", partitioning="dt", lateness_days=1)
     with pytest.raises(InputError, match=r"cannot read \S*corrupt_gzip(\.2)?\.json\.gz: .*on_corrupt_file"):
         read_event_log(spark, conf, CLICKSTREAM, start=START, end=T)
 

@@ -11,7 +11,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 
-from features.config import FileSourceConf
+from features.config import SourceConf
 from features.constants import QUARANTINE_REASON
 from features.io.extract import InputError, partitions_for, read_event_log, read_table
 from features.sources import CLICKSTREAM, ORDERS
@@ -74,7 +74,7 @@ def test_quarantine_reasons_dedupe_and_pruning(spark: SparkSession, tmp_path: Pa
     )
     write_day(root, "2026-10-31", [event("late", event_time="2026-10-30T23:59:59.999Z"), event("dup")])
     write_day(root, "2026-11-01", [event("future", event_time="2026-11-01T01:00:00Z")])  # not read
-    conf = FileSourceConf(path=str(root), format="json", partitioning="dt", lateness_days=1)
+    conf = SourceConf(path=str(root), format="json", partitioning="dt", lateness_days=1)
 
     ex = read_event_log(spark, conf, CLICKSTREAM, start=START, end=T)
 
@@ -106,14 +106,14 @@ def test_quarantine_reasons_dedupe_and_pruning(spark: SparkSession, tmp_path: Pa
 
 
 def test_missing_input_path_is_named(spark: SparkSession, tmp_path: Path) -> None:
-    conf = FileSourceConf(path=str(tmp_path / "nowhere"), format="json", partitioning="dt")
+    conf = SourceConf(path=str(tmp_path / "nowhere"), format="json", partitioning="dt")
     with pytest.raises(InputError, match=r"input path .*nowhere for source clickstream does not exist"):
         read_event_log(spark, conf, CLICKSTREAM, start=START, end=T)
 
 
 def test_no_partitions_in_range_is_an_empty_read(spark: SparkSession, tmp_path: Path) -> None:
     write_day(tmp_path, "2020-01-01", [event("x")])
-    conf = FileSourceConf(path=str(tmp_path), format="json", partitioning="dt")
+    conf = SourceConf(path=str(tmp_path), format="json", partitioning="dt")
     ex = read_event_log(spark, conf, CLICKSTREAM, start=START, end=T)
     assert (ex.input_rows, ex.accepted_rows) == (0, 0)
 
@@ -131,10 +131,10 @@ def test_table_extract_checks_columns_and_quarantines(spark: SparkSession, tmp_p
         "order_id string, customer_id string, order_time timestamp, total_amount string, item_count int, status string",
     ).selectExpr("*", "cast(total_amount as decimal(12,2)) as amount")
     df.drop("total_amount").withColumnRenamed("amount", "total_amount").write.parquet(str(tmp_path / "orders"))
-    ex = read_table(spark, FileSourceConf(path=str(tmp_path / "orders")), ORDERS)
+    ex = read_table(spark, SourceConf(path=str(tmp_path / "orders")), ORDERS)
     assert ex.quarantine_reasons == {"null customer_id": 1, "null order_time": 1, "unknown status": 1}
     assert (ex.input_rows, ex.accepted_rows, ex.duplicate_rows) == (5, 1, 1)
 
     df.drop("status").write.parquet(str(tmp_path / "no_status"))
     with pytest.raises(InputError, match="lacks column\\(s\\) status"):
-        read_table(spark, FileSourceConf(path=str(tmp_path / "no_status")), ORDERS)
+        read_table(spark, SourceConf(path=str(tmp_path / "no_status")), ORDERS)

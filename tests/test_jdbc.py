@@ -22,14 +22,14 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 
-from features.config import FileSourceConf, JdbcConf
+from features.config import JdbcConf, SourceConf
 from features.definitions import FeatureGroup, Source
 from features.groups.customer_orders import customer_orders
 from features.groups.customer_profile import customer_profile
 from features.io.extract import Extracted, read_table
 from features.io.jdbc import DRIVERS, JDBC_PACKAGES, JdbcReadError, read_jdbc_table, sql_timestamp
 from features.io.secrets import SecretError, resolve_password
-from features.pipeline import read_window
+from features.pipeline import read_start
 from features.sources import CUSTOMERS, ORDERS
 from features.transform.windows import snapshot
 from tests.oracle.random_data import ORDERS_SCHEMA, SCHEMAS, as_aware_utc, random_customers, random_orders
@@ -127,7 +127,7 @@ def parquet_export(spark: SparkSession, root: Path, source: Source, rows: Sequen
     schema = ", ".join(f"{name} {ctype}" for name, ctype in source.columns.items())
     path = root / source.name
     spark.createDataFrame(as_aware_utc(list(rows)), schema).coalesce(1).write.parquet(str(path))
-    return read_table(spark, FileSourceConf(path=str(path)), source)
+    return read_table(spark, SourceConf(path=str(path)), source)
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +173,7 @@ def pg_conf(server: Postgres, table: str, **overrides: Any) -> JdbcConf:
 def test_orders_partitioned_read_pushes_the_time_range_and_matches_parquet(
     jdbc_spark: SparkSession, pg: Postgres, exports: dict[str, Extracted], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    start = read_window(customer_orders, AS_OF, LOOKBACK)
+    start = read_start(customer_orders, AS_OF, LOOKBACK)
     assert start is None  # all history before T, as the pipeline reads it
     conf = pg_conf(pg, "orders", partition_column="order_time", num_partitions=4, fetch_size=100)
     ex = read_jdbc_table(jdbc_spark, conf, ORDERS, start=start, end=AS_OF)

@@ -20,32 +20,25 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from py4j.protocol import Py4JError, Py4JJavaError
+from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType, TimestampNTZType, TimestampType
 
-from features.config import FileSourceConf
-from features.constants import CORRUPT_RECORD, QUARANTINE_REASON
+from features.config import SourceConf
+from features.constants import CORRUPT_RECORD, FILE_ERROR, INPUT_FILE, QUARANTINE_REASON
 from features.definitions import Source
+from features.errors import root_cause
 from features.io import fs
+from features.transform.quarantine import parsed, quarantine_reason
 
 log = logging.getLogger(__name__)
 
-#: ISO-8601 with a zone: 2026-10-30T12:34:56Z, 2026-10-30T12:34:56.789+02:00. Anything looser
-#: (a bare date, a local time without zone) is ambiguous and quarantined.
-ISO_8601_WITH_ZONE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})$"
-
 _DT_DIR = re.compile(r"^dt=(\d{4}-\d{2}-\d{2})$")
-
-#: Column naming the file an event-log row was read from; kept on quarantined rows.
-INPUT_FILE = "_input_file"
-#: Set only on the single row standing for a whole unreadable file: why it could not be read.
-FILE_ERROR = "_file_error"
 
 #: What to do with a file Spark cannot read (a truncated gzip, a Parquet file without footer):
 #: ``fail`` stops the run naming the file; ``quarantine`` skips it and records it as one
@@ -105,7 +98,7 @@ def partitions_for(start: datetime, end: datetime, lateness_days: int) -> tuple[
 
 def read_event_log(
     spark: SparkSession,
-    conf: FileSourceConf,
+    conf: SourceConf,
     source: Source,
     *,
     start: datetime,
@@ -152,7 +145,7 @@ def read_event_log(
             failed = _failed_file(exc, readable)
             if failed is None:
                 raise
-            _give_up_on(source, failed, _root_cause(exc), on_corrupt_file, unreadable)
+            _give_up_on(source, failed, root_cause(exc), on_corrupt_file, unreadable)
 
 
 def _data_files(spark: SparkSession, dirs: list[str]) -> list[str]:
@@ -233,7 +226,7 @@ def _parquet_schemas(spark: SparkSession, files: list[str]) -> dict[str, tuple[s
             finally:
                 reader.close()
         except Py4JJavaError as exc:
-            return None, _root_cause(exc)
+            return None, root_cause(exc)
 
     with ThreadPoolExecutor(max_workers=_FOOTER_THREADS) as pool:
         return dict(zip(files, pool.map(footer, files), strict=True))
@@ -317,21 +310,7 @@ def _comparable(path: str) -> str:
     return unquote(parts.netloc + parts.path)
 
 
-def _root_cause(exc: BaseException) -> str:
-    """The innermost Java cause's message (``not a gzip file``), else the first line of ``exc``."""
-    java: Any = getattr(exc, "java_exception", None)
-    text = ""
-    try:
-        while java is not None:
-            text = str(java.toString())
-            java = java.getCause()
-    except Py4JError:  # the JVM may be gone; fall back to the Python text
-        text = ""
-    lines = [line.strip() for line in (text or str(exc)).splitlines() if line.strip()]
-    return (lines[0] if lines else type(exc).__name__)[:400]
-
-
-def read_table(spark: SparkSession, conf: FileSourceConf, source: Source) -> Extracted:
+def read_table(spark: SparkSession, conf: SourceConf, source: Source) -> Extracted:
     """Read a table extract (an RDS snapshot export: Parquet per table), classified and de-duplicated."""
     if fs.list_dirs(spark, conf.path) is None and not fs.exists(spark, conf.path):
         raise InputError(f"input path {conf.path} for source {source.name} does not exist")
@@ -350,90 +329,6 @@ def _require_columns(raw: DataFrame, source: Source, path: str) -> None:
         )
 
 
-def _parse(column: str, ctype: str, raw: DataFrame) -> Column:
-    """Cast a raw value to its declared type; null when it does not parse (never an ANSI error).
-
-    Text timestamps must carry a zone: without one the instant depends on whoever reads it.
-    """
-    if not isinstance(raw.schema[column].dataType, StringType):
-        return F.expr(f"try_cast(`{column}` AS {ctype})")
-    if ctype == "timestamp":
-        return F.when(F.col(column).rlike(ISO_8601_WITH_ZONE), F.expr(f"try_cast(`{column}` AS timestamp)"))
-    return F.expr(f"try_cast(trim(`{column}`) AS {ctype})")
-
-
-def _reason(source: Source, raw: DataFrame, future_tolerance: timedelta | None) -> Column:
-    """The first rule a row breaks, or null when the row is usable. Order matters: most basic first.
-
-    A whole-file or whole-line failure comes first, then missing values, then sizes (so no
-    pattern or parse ever runs on a megabyte), then formats, types, bounds and categories.
-    """
-    checks: list[tuple[Column, str]] = []
-    if FILE_ERROR in raw.columns:
-        checks.append((F.col(FILE_ERROR).isNotNull(), "corrupt file"))
-    checks.append((F.col(CORRUPT_RECORD).isNotNull(), "unparseable record"))
-    for column in source.required:
-        value = F.col(column)
-        is_text = isinstance(raw.schema[column].dataType, StringType)
-        blank = value.isNull() | (F.trim(value) == "") if is_text else value.isNull()
-        checks.append((blank, f"null {column}"))
-    for column in source.columns:
-        if isinstance(raw.schema[column].dataType, StringType):
-            checks.append((F.length(column) > source.max_length_of(column), f"oversized {column}"))
-    for column, pattern in source.patterns.items():
-        # \z, not $: Java's $ also matches before a trailing newline.
-        checks.append((~F.col(column).cast("string").rlike(f"^(?:{pattern})\\z"), f"invalid {column}"))
-    for column, ctype in source.columns.items():
-        if ctype == "string":
-            continue
-        if column in source.ranges:
-            checks.append((_out_of_range(raw, column, *source.ranges[column]), f"out of range {column}"))
-        parsed = _parse(column, ctype, raw)
-        checks.append((F.col(column).isNotNull() & parsed.isNull(), f"unparseable {column}"))
-        if ctype == "timestamp":
-            since, until = source.time_range
-            checks.append(((parsed < F.lit(since)) | (parsed >= F.lit(until)), f"out of range {column}"))
-    for column, allowed in source.allowed_values.items():
-        checks.append((~F.col(column).isin(list(allowed)), f"unknown {column}"))
-    if future_tolerance is not None and source.timestamp is not None and INPUT_FILE in raw.columns:
-        checks.append((_after_arrival(raw, source.timestamp, future_tolerance), f"{source.timestamp} in the future"))
-    reason = F.when(checks[0][0], F.lit(checks[0][1]))
-    for condition, text in checks[1:]:
-        reason = reason.when(condition, F.lit(text))
-    return reason
-
-
-def _out_of_range(raw: DataFrame, column: str, low: float | None, high: float | None) -> Column:
-    """True when the value is a number outside ``[low, high]``; NaN and infinities always are.
-
-    Judged as a double, before the declared type is applied, so ``NaN`` or ``1e15`` read as
-    ``out of range`` rather than as unparseable by a decimal(12,2).
-    """
-    text = f"trim(`{column}`)" if isinstance(raw.schema[column].dataType, StringType) else f"`{column}`"
-    value = F.expr(f"try_cast({text} AS double)")
-    bad = F.isnan(value) | (F.abs(value) == F.lit(float("inf")))
-    if low is not None:
-        bad = bad | (value < F.lit(low))
-    if high is not None:
-        bad = bad | (value > F.lit(high))
-    return value.isNotNull() & bad
-
-
-def _after_arrival(raw: DataFrame, column: str, tolerance: timedelta) -> Column:
-    """True when the event happened after its ``dt`` day ended (plus ``tolerance``).
-
-    An event lands in the partition of the day it arrived, so its own time cannot be later than
-    the end of that day unless the producer's clock is wrong. This is judged against the file's
-    partition, not against T: a backfill at T legitimately reads events after T from the
-    lateness partitions (they are never used by a window), and a row's verdict must not depend
-    on which T read it.
-    """
-    day = F.regexp_extract(F.col(INPUT_FILE), r".*/dt=(\d{4}-\d{2}-\d{2})/", 1)
-    midnight = F.try_to_timestamp(F.concat(day, F.lit("T00:00:00Z")))
-    seconds = int((timedelta(days=1) + tolerance).total_seconds())
-    return _parse(column, "timestamp", raw) > midnight + F.expr(f"INTERVAL {seconds} SECONDS")
-
-
 def classify(
     spark: SparkSession,
     source: Source,
@@ -444,11 +339,16 @@ def classify(
 ) -> Extracted:
     """Give every row of ``raw`` a verdict, count the verdicts and de-duplicate what is usable.
 
+    The verdict is :func:`features.transform.quarantine.quarantine_reason`; accepted rows carry
+    their values as :func:`~features.transform.quarantine.parsed` types them.
+
     ``raw`` holds the declared columns (as text, or as a reader typed them) and
     ``_corrupt_record``; event logs add ``_input_file`` and ``_file_error``, which enable the
     corrupt-file and future rules (``future_tolerance`` None disables the latter).
     """
-    classified = raw.withColumn(QUARANTINE_REASON, _reason(source, raw, future_tolerance)).persist()
+    classified = raw.withColumn(
+        QUARANTINE_REASON, quarantine_reason(source, raw.schema, future_tolerance=future_tolerance)
+    ).persist()
     try:
         counts = {
             row[QUARANTINE_REASON]: int(row["count"]) for row in classified.groupBy(QUARANTINE_REASON).count().collect()
@@ -457,7 +357,7 @@ def classify(
         classified.unpersist()
         raise
     usable = classified.where(F.col(QUARANTINE_REASON).isNull()).select(
-        *(_parse(c, t, raw).alias(c) if t != "string" else F.col(c) for c, t in source.columns.items())
+        *(parsed(c, t, raw.schema).alias(c) if t != "string" else F.col(c) for c, t in source.columns.items())
     )
     accepted = usable.dropDuplicates([source.key]).persist()
     accepted_rows = accepted.count()

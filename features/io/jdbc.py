@@ -41,7 +41,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
-from py4j.protocol import Py4JError, Py4JJavaError
+from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
 from pyspark.sql import Column, DataFrame, DataFrameReader, SparkSession
 from pyspark.sql import functions as F
@@ -50,6 +50,7 @@ from pyspark.sql.types import DateType, IntegralType, NumericType, TimestampNTZT
 from features.config import ConfigError, JdbcConf
 from features.constants import CORRUPT_RECORD
 from features.definitions import Source
+from features.errors import root_cause
 from features.io.extract import Extracted, InputError, classify
 from features.io.secrets import resolve_password
 
@@ -133,7 +134,7 @@ def read_jdbc_table(
             )
             return classify(spark, source, typed, [location])
     except (Py4JJavaError, PySparkException) as exc:
-        reason = _one_line(exc).replace(password, "***")
+        reason = root_cause(exc).replace(password, "***")
         raise JdbcReadError(f"{source.name}: cannot read {location} as user {conf.user}: {reason}") from exc
 
 
@@ -296,15 +297,3 @@ def _typed(raw: DataFrame, column: str, ctype: str) -> Column:
         # The session time zone is UTC (features.session), so this keeps the wall-clock time.
         return F.col(column).cast("timestamp").alias(column)
     return F.col(column)
-
-
-def _one_line(exc: BaseException) -> str:
-    """The innermost Java cause's message (the driver's own words), else the first line of ``exc``."""
-    java = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
-    text = ""
-    with contextlib.suppress(Py4JError):  # the JVM may be gone; fall back to the Python text
-        while java is not None:
-            text = str(java.toString())
-            java = java.getCause()
-    lines = [line.strip() for line in (text or str(exc)).splitlines() if line.strip()]
-    return (lines[0] if lines else type(exc).__name__)[:400]

@@ -1,18 +1,19 @@
-"""Offline store: SageMaker layout, reruns replace their own snapshot only."""
+"""Offline store: SageMaker layout, reruns replace their own snapshot only, the snapshot before a time."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from features.load.offline import write_snapshot
+from features.load.offline import snapshot_before, write_snapshot
 
 T1 = datetime(2026, 10, 31, 0, 0, tzinfo=UTC)
 T2 = datetime(2026, 10, 31, 0, 30, tzinfo=UTC)  # same hour partition as T1
 T3 = datetime(2026, 11, 1, 13, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
 
 
 def snap(spark: SparkSession, as_of: datetime, values: list[int]):  # type: ignore[no-untyped-def]
@@ -55,3 +56,36 @@ def test_rerun_with_fewer_rows_leaves_no_stale_rows(spark: SparkSession, tmp_pat
     write(spark, tmp_path, T1, [1, 2, 3], "a")
     write(spark, tmp_path, T1, [1], "b")
     assert spark.read.parquet(str(tmp_path / "g" / "data")).count() == 1
+
+
+def test_snapshot_before_is_the_latest_one_before_as_of(spark: SparkSession, tmp_path: Path) -> None:
+    root = str(tmp_path / "offline")
+    times = [T1 - 2 * DAY, T1 - timedelta(minutes=30), T1, T1 + timedelta(hours=1)]
+    for n, moment in enumerate(times):
+        df = snap(spark, moment, list(range(n + 1)))
+        write_snapshot(spark, df, root=root, group="g", as_of=moment, run_id="r1", rows=n + 1, write_time=T1)
+
+    def rows_of(as_of: datetime) -> int | None:
+        found = snapshot_before(spark, root, "g", as_of)
+        if found is None:
+            return None
+        assert found.columns == snap(spark, T1, [1]).columns  # metadata columns dropped
+        return found.count()
+
+    assert rows_of(T1) == 2  # T1 - 30min, in the previous day's hour 23
+    assert rows_of(T1 - timedelta(minutes=30)) == 1
+    assert rows_of(T1 + timedelta(hours=2)) == 4
+    assert rows_of(T1 - 2 * DAY) is None
+    assert snapshot_before(spark, str(tmp_path / "nothing"), "g", T1) is None
+
+
+def test_snapshot_before_in_files_not_named_by_snapshot(spark: SparkSession, tmp_path: Path) -> None:
+    """A store written by someone else (Spark's part-* names): the newest event_time before as_of wins."""
+    hour = tmp_path / "offline" / "plain" / "data" / "year=2026" / "month=10" / "day=30" / "hour=23"
+    early = snap(spark, datetime(2026, 10, 30, 23, 30, tzinfo=UTC), [1, 2])
+    late = snap(spark, datetime(2026, 10, 30, 23, 50, tzinfo=UTC), [1, 2, 3])
+    early.unionByName(late).write.parquet(str(hour))
+    found = snapshot_before(spark, str(tmp_path / "offline"), "plain", T1)
+    assert found is not None and found.count() == 3
+    found = snapshot_before(spark, str(tmp_path / "offline"), "plain", T1 - timedelta(minutes=15))
+    assert found is not None and found.count() == 2

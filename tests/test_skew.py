@@ -16,15 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from featurestore_local import LocalFeatureStore
 from pyspark.sql import DataFrame, SparkSession
 
+from features.cli.skew import SKEW_CHECK
 from features.groups.customer_orders import customer_orders
 from features.load.offline import write_snapshot
 from features.online.client import control_client, runtime_client
-from features.online.local_runtime import LocalFeatureStore
 from features.online.registration import register_groups
 from features.transform.windows import snapshot
-from features.validate.skew import add_skew_arguments, check_skew, run_skew, values_match
+from features.validate.skew import check_skew, values_match
 
 T = datetime(2026, 10, 31, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -146,17 +147,17 @@ online_store: {{endpoint_url: "{client.meta.endpoint_url}", region: {REGION}}}
 """
     )
     parser = argparse.ArgumentParser()
-    add_skew_arguments(parser)
+    SKEW_CHECK.add_arguments(parser)
     args = parser.parse_args(["--conf", str(conf), "--group", GROUP, "--sample", "3", "--seed", "5"])
-    assert run_skew(args) == 0
+    assert SKEW_CHECK.run(args) == 0
     client.delete_record(FeatureGroupName=GROUP, RecordIdentifierValueAsString="C1", EventTime="2026-11-01T00:00:00Z")
     args = parser.parse_args(
         ["--conf", str(conf), "--group", GROUP, "--sample", "100", "--set", "online_store.region=us-east-1"]
     )
-    assert run_skew(args) == 1
+    assert SKEW_CHECK.run(args) == 1
     [report] = sorted((tmp_path / "reports" / "skew_check").glob("*.json"))[-1:]
     [result] = json.loads(report.read_text())
     assert (result["group"], result["missing"], result["ok"]) == (GROUP, ["C1"], False)
     bad = parser.parse_args(["--conf", str(conf), "--group", "nope"])
-    assert run_skew(bad) == 2
+    assert SKEW_CHECK.run(bad) == 2
     spark.sparkContext.setLogLevel("ERROR")  # get_spark set WARN on the shared test session

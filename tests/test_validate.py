@@ -19,12 +19,13 @@ from features.definitions import DefinitionError, Derived, FeatureGroup, Feature
 from features.groups.customer_activity import customer_activity
 from features.groups.customer_orders import customer_orders
 from features.groups.customer_profile import customer_profile
-from features.load.offline import write_snapshot
 from features.registry import all_groups
 from features.sources import CUSTOMER
 from features.transform.windows import snapshot
+from features.validate.drift import psi
 from features.validate.expectations import build_suite, group_specs
-from features.validate.gate import ValidationResult, newest_event_before, previous_snapshot, psi, validate_snapshot
+from features.validate.gate import ValidationResult, newest_event_before, validate_snapshot
+from features.validate.report import write_validation_report
 from features.validate.spec import NOT_EXCEED_COLUMN, ExpectationSpec, declared_specs, derived_specs
 
 T = datetime(2026, 10, 31, tzinfo=UTC)
@@ -107,7 +108,6 @@ def run(
     newest: datetime | None = None,
 ) -> ValidationResult:
     return validate_snapshot(
-        spark,
         df.cache(),
         group=group,
         as_of=T,
@@ -135,6 +135,9 @@ def test_clean_snapshot_passes_every_expectation(
     assert len(result.expectations) == len(group_specs(group, previous_rows=None, row_count_band=0.5))
     assert all(e["unexpected_count"] == 0 for e in result.expectations)
     assert result.freshness["status"] == "ok" and result.drift == {}
+    assert not Path(result.json_report).exists() and not Path(result.html_report).exists()  # validating writes nothing
+    write_validation_report(spark, result)
+    assert "report" in result.timings
     saved = json.loads(Path(result.json_report).read_text())
     assert saved["success"] is True and saved["html_report"] == result.html_report
     page = Path(result.html_report).read_text()
@@ -215,6 +218,7 @@ def test_a_failing_expectation_is_found_with_samples_and_blocks_under_strict(
     assert bad["unexpected_count"] == len(samples)
     assert (result.success, result.blocking) == (False, True)
     assert name in result.summary() and "BLOCKING" in result.summary()
+    write_validation_report(spark, result)
     assert json.dumps(samples[0]) in Path(result.html_report).read_text().replace("&quot;", '"')
 
 
@@ -337,39 +341,6 @@ def test_row_count_band_against_the_previous_snapshot(
         assert band["observed_value"] == 80
 
 
-def test_previous_snapshot_is_the_latest_one_before_as_of(spark: SparkSession, tmp_path: Path) -> None:
-    root = str(tmp_path / "offline")
-    times = [T - 2 * DAY, T - timedelta(minutes=30), T, T + timedelta(hours=1)]
-    for n, moment in enumerate(times):
-        df = people(spark, n + 1).withColumn("event_time", F.lit(moment.strftime("%Y-%m-%dT%H:%M:%SZ")))
-        write_snapshot(spark, df, root=root, group="tiny", as_of=moment, run_id="r1", rows=n + 1, write_time=T)
-
-    def rows_of(as_of: datetime) -> int | None:
-        found = previous_snapshot(spark, root, "tiny", as_of)
-        if found is None:
-            return None
-        assert found.columns == people(spark, 1).columns  # metadata columns dropped
-        return found.count()
-
-    assert rows_of(T) == 2  # T - 30min, in the previous day's hour 23
-    assert rows_of(T - timedelta(minutes=30)) == 1
-    assert rows_of(T + timedelta(hours=2)) == 4
-    assert rows_of(T - 2 * DAY) is None
-    assert previous_snapshot(spark, str(tmp_path / "nothing"), "tiny", T) is None
-
-
-def test_previous_snapshot_in_files_not_named_by_snapshot(spark: SparkSession, tmp_path: Path) -> None:
-    """A store written by someone else (Spark's part-* names): the newest event_time before as_of wins."""
-    hour = tmp_path / "offline" / "plain" / "data" / "year=2026" / "month=10" / "day=30" / "hour=23"
-    early = people(spark, 2).withColumn("event_time", F.lit("2026-10-30T23:30:00Z"))
-    late = people(spark, 3).withColumn("event_time", F.lit("2026-10-30T23:50:00Z"))
-    early.unionByName(late).write.parquet(str(hour))
-    found = previous_snapshot(spark, str(tmp_path / "offline"), "plain", T)
-    assert found is not None and found.count() == 3
-    found = previous_snapshot(spark, str(tmp_path / "offline"), "plain", T - timedelta(minutes=15))
-    assert found is not None and found.count() == 2
-
-
 def test_pairing_rule_follows_the_definitions() -> None:
     pairs = {
         (s.kwargs["column"], s.kwargs["other_column"])
@@ -413,6 +384,7 @@ def test_bad_declarations_fail_with_a_fix_it_message(monkeypatch: pytest.MonkeyP
 
 
 def test_a_drift_error_is_raised_in_the_caller(spark: SparkSession, tmp_path: Path) -> None:
-    conf = ValidationConf(drift=DriftConf(bins=1))
+    # model_construct: the config itself now rejects bins=1, and this is about the thread's error
+    conf = ValidationConf(drift=DriftConf.model_construct(bins=1))
     with pytest.raises(ValueError, match="bins must be between 2 and 1000"):
         run(spark, people(spark, 5), TINY, tmp_path, conf, previous=people(spark, 5))

@@ -1,1 +1,1 @@
-"""Load stages: the offline store (files on S3 or local disk) and, later, the online store."""
+"""Load stage: the offline store (files on S3 or local disk), read and written in one place."""

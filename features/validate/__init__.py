@@ -6,9 +6,12 @@
 * :mod:`features.validate.expectations` — runs those checks as a Great Expectations suite on the
   Spark DataFrame.
 * :mod:`features.validate.gate` — the gate the pipeline calls: expectations, drift against the
-  previous snapshot, input freshness, policy, JSON and HTML reports.
+  previous snapshot, input freshness, policy; returns the result and writes nothing.
+* :mod:`features.validate.drift` — PSI and null-rate drift against the previous snapshot.
+* :mod:`features.validate.report` — writes a result's JSON and HTML reports.
 * :mod:`features.validate.skew` — the training-serving skew check (offline store vs online store).
-* :mod:`features.validate.store` — finding a snapshot in the offline store; writing reports.
+
+The previous snapshot is read with :func:`features.load.offline.snapshot_before`.
 
 See docs/validation.md.
 """

@@ -12,31 +12,25 @@ compares feature by feature with the rules the push writes by (``features/online
 
 An online record with a different ``event_time`` comes from another snapshot (a newer push, or a
 push that never happened); it is reported on its own, because it explains value differences rather
-than being one. ``feature-pipeline skew-check`` (:func:`add_skew_arguments` / :func:`run_skew`)
-runs it from the command line and exits 1 when anything differs.
+than being one. ``feature-pipeline skew-check`` (``features/cli/skew.py``) runs it
+from the command line and exits 1 when anything differs.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import math
-import sys
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from features.config import ConfigError, load_conf
 from features.constants import EVENT_TIME
 from features.definitions import FeatureGroup, FeatureType
-from features.io.fs import write_text
+from features.load.offline import snapshot_before
 from features.online.client import record_as_dict, runtime_client
-from features.validate.store import snapshot_before
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +39,6 @@ BATCH_GET_LIMIT = 100
 #: Attempts for identifiers BatchGetRecord returns as unprocessed (throttled).
 _UNPROCESSED_ATTEMPTS = 5
 _BACKOFF_SECONDS = 0.2
-#: Mismatches printed per group (the JSON report has them all).
-_SHOWN = 5
 
 
 @dataclass
@@ -185,70 +177,3 @@ def _batch_get(
             time.sleep(_BACKOFF_SECONDS * 2**attempt)
         errors += [{"entity": e, "code": "Unprocessed", "message": "still unprocessed after retries"} for e in pending]
     return found, errors
-
-
-def add_skew_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``feature-pipeline skew-check``."""
-    parser.add_argument("--conf", required=True, help="environment configuration, e.g. conf/local.yaml")
-    parser.add_argument("--group", default="all", help="feature group name, or 'all' (default)")
-    parser.add_argument("--sample", type=int, default=1000, help="entities to compare per group (default 1000)")
-    parser.add_argument("--seed", type=int, default=7, help="seed of the entity sample (default 7)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a configuration key, e.g. --set online_store.endpoint_url=http://127.0.0.1:8080",
-    )
-
-
-def run_skew(args: argparse.Namespace) -> int:
-    """Check every requested group; print a summary, write a JSON report; 1 on skew, 2 on bad arguments."""
-    from features.registry import resolve
-    from features.session import get_spark
-
-    try:
-        conf = load_conf(args.conf, args.overrides)
-        groups = resolve(args.group)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyError as exc:
-        print(f"error: {exc.args[0]}", file=sys.stderr)
-        return 2
-    if args.sample < 1:
-        print(f"error: --sample must be at least 1, got {args.sample}", file=sys.stderr)
-        return 2
-    from features.online.embedded import online_endpoint, prepare_local_credentials
-
-    online = conf.online_store
-    prepare_local_credentials(online)
-    spark = get_spark(conf)
-    results: list[SkewResult] = []
-    try:
-        with online_endpoint(online) as endpoint_url:
-            for group in groups:
-                result = check_skew(
-                    spark,
-                    group=group,
-                    offline_root=conf.offline_store.root,
-                    endpoint_url=endpoint_url,
-                    region=online.region,
-                    sample=args.sample,
-                    seed=args.seed,
-                )
-                results.append(result)
-                print(result.summary())
-                for mismatch in result.mismatches[:_SHOWN]:
-                    print(f"  mismatch: {json.dumps(mismatch, default=str)}")
-                if result.missing:
-                    print(f"  missing online: {', '.join(result.missing[:_SHOWN])}")
-    except Exception as exc:  # a command's contract: one line and a non-zero exit
-        log.debug("skew check failed", exc_info=True)
-        print(f"error: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}", file=sys.stderr)
-        return 1
-    path = f"{conf.reports.root.rstrip('/')}/skew_check/{datetime.now(tz=UTC):%Y%m%dT%H%M%SZ}.json"
-    write_text(spark, path, json.dumps([r.to_dict() for r in results], indent=2, default=str))
-    print(f"skew report: {path}")
-    return 0 if all(r.ok for r in results) else 1

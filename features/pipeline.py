@@ -1,8 +1,10 @@
-"""The batch pipeline: the only module that joins extract, transform and load together.
+"""The batch pipeline: the only module that joins extract, transform, validate and load.
 
-Each source is read once per run, however many groups use it, and released when the run ends.
-Validation and the online push slot in between the transform and the offline write (later
-stages); nothing is written anywhere until the whole group has been computed.
+The stages run in a fixed order (docs/architecture.md): plan one read window per source, extract
+each source once, compute every group, validate every group (writing nothing), write the
+evidence (quarantine, validation reports), then publish (offline, then online). Each stage
+returns values; :func:`build_features` assembles the run's reports from them. A blocking
+validation result stops the run before anything is published.
 """
 
 from __future__ import annotations
@@ -10,37 +12,85 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import nullcontext
-from dataclasses import asdict
-from datetime import datetime, timedelta
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from features.config import FileSourceConf, PipelineConf
+from features.config import PipelineConf, SourceConf
 from features.constants import QUARANTINE_REASON
-from features.definitions import FeatureGroup, parse_duration
+from features.definitions import FeatureGroup, Source
 from features.io import fs
 from features.io.extract import Extracted, read_event_log, read_table
 from features.io.jdbc import read_jdbc_table
-from features.load.offline import snapshot_tag, write_snapshot
+from features.load.offline import OfflineWrite, snapshot_before, snapshot_tag, write_snapshot
 from features.online.client import control_client
 from features.online.embedded import online_endpoint
-from features.online.push import PushError, PushSettings, push_snapshot
+from features.online.push import push_snapshot
 from features.online.registration import register_groups
-from features.report import GroupReport, RunReport, SourceReport
+from features.online.settings import PushError, PushResult, PushSettings
+from features.report import GroupReport, SourceReport
 from features.transform.windows import snapshot
+
+if TYPE_CHECKING:
+    from features.validate.gate import ValidationResult
 
 log = logging.getLogger(__name__)
 
-
-def source_conf(conf: PipelineConf, name: str) -> FileSourceConf:
-    value = getattr(conf.sources, name, None)
-    if not isinstance(value, FileSourceConf):
-        raise KeyError(f"no configuration for source {name!r} under sources.{name}")
-    return value
+#: Quarantined rows per reason copied into the run report, and their width.
+SAMPLES_PER_REASON, SAMPLE_WIDTH = 3, 120
 
 
-def read_window(group: FeatureGroup, as_of: datetime, lookback: timedelta) -> datetime | None:
+class ValidationFailedError(RuntimeError):
+    """A strict validation gate (or a drift / freshness check set to fail) blocked the run."""
+
+
+class RunFailedError(RuntimeError):
+    """The run stopped; ``result`` holds what it did until then, ``__cause__`` why it stopped."""
+
+    def __init__(self, result: BuildResult) -> None:
+        super().__init__("the run failed")
+        self.result = result
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """What one source is read for: events with ``start <= time < end`` (``start`` None: all)."""
+
+    source: Source
+    start: datetime | None
+    end: datetime
+
+
+@dataclass(frozen=True)
+class Extract:
+    """One source's rows and where its quarantine of this snapshot goes."""
+
+    data: Extracted
+    quarantine_path: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Computed:
+    """One group's snapshot, cached: validation, the offline write and the push all read it."""
+
+    group: FeatureGroup
+    features: DataFrame
+    entities: int
+
+
+@dataclass
+class BuildResult:
+    """What a run did, stage by stage; the job turns it into the run report."""
+
+    sources: dict[str, SourceReport] = field(default_factory=dict)
+    groups: dict[str, GroupReport] = field(default_factory=dict)
+
+
+def read_start(group: FeatureGroup, as_of: datetime, lookback: timedelta) -> datetime | None:
     """The earliest event time a snapshot of ``group`` can use; None when it needs all history."""
     largest = group.largest_window
     if largest is None or any(not a.windowed for a in group.aggregations):
@@ -48,232 +98,237 @@ def read_window(group: FeatureGroup, as_of: datetime, lookback: timedelta) -> da
     return as_of - largest.length - lookback
 
 
-def build_features(
-    spark: SparkSession,
-    conf: PipelineConf,
-    groups: list[FeatureGroup],
-    as_of: datetime,
-    report: RunReport,
-) -> None:
-    """Build ``groups`` at ``as_of``, validate them, write them offline and push them online.
+def plan_reads(conf: PipelineConf, groups: list[FeatureGroup], as_of: datetime) -> dict[str, ReadPlan]:
+    """One read window per source: the union of what every group reading it needs."""
+    lookback = conf.snapshot.dropout_lookback
+    plans: dict[str, ReadPlan] = {}
+    for source in {g.source.name: g.source for g in groups}.values():
+        starts = [read_start(g, as_of, lookback) for g in groups if g.source.name == source.name]
+        start = None if None in starts else min(s for s in starts if s is not None)
+        plans[source.name] = ReadPlan(source=source, start=start, end=as_of)
+    return plans
 
-    Every group is computed and validated before anything is written: a blocking validation
-    failure in any group (strict policy) fails the run with nothing written offline or online,
-    so the stores never hold half a run.
+
+def build_features(
+    spark: SparkSession, conf: PipelineConf, groups: list[FeatureGroup], as_of: datetime, *, run_id: str
+) -> BuildResult:
+    """Build ``groups`` at ``as_of``, validate them, write the evidence, then publish them.
+
+    Raises :class:`RunFailedError` (with what was done so far) when any stage fails; a blocking
+    validation result anywhere fails the run with nothing published offline or online.
     """
-    lookback = parse_duration(conf.snapshot.dropout_lookback, "snapshot.dropout_lookback")
-    extracted: dict[str, Extracted] = {}
-    built: list[tuple[FeatureGroup, DataFrame, GroupReport]] = []
-    online = conf.online_store
+    result = BuildResult()
+    extracts: dict[str, Extract] = {}
+    computed: list[Computed] = []
     try:
+        for name, plan in plan_reads(conf, groups, as_of).items():
+            extracts[name] = extract(spark, conf, plan)
+            result.sources[name] = source_report(extracts[name], written=False)
         for group in groups:
-            source = group.source
-            if source.name not in extracted:
-                starts = [read_window(g, as_of, lookback) for g in groups if g.source.name == source.name]
-                start = None if None in starts else min(s for s in starts if s is not None)
-                extracted[source.name] = _extract(spark, conf, group, as_of, start, report)
-            result = GroupReport(group=group.name, source=group.source.name, features=len(group.features))
-            report.groups.append(result)
-            built.append((group, _compute(group, extracted[source.name], as_of, lookback, result), result))
-            if conf.validation.enabled:
-                _validate(spark, conf, group, built[-1][1], extracted[source.name], as_of, report, result)
-        blocked = [r for _, _, r in built if r.validation and r.validation.get("blocking")]
+            report = GroupReport(group=group.name, source=group.source.name, features=len(group.features))
+            result.groups[group.name] = report
+            with report.timed("transform"):
+                computed.append(compute(group, extracts[group.source.name].data, as_of, conf.snapshot.dropout_lookback))
+            report.entities = computed[-1].entities
+        checked: dict[str, ValidationResult] = {}
+        if conf.validation.enabled:
+            report_dir = f"{conf.reports.root.rstrip('/')}/validation/{run_id}"
+            for snap in computed:
+                report = result.groups[snap.group.name]
+                with report.timed("validate"):
+                    verdict = validate(spark, conf, snap, extracts[snap.group.source.name], as_of, report_dir)
+                checked[snap.group.name] = verdict
+                # Set now so a failed run still reports the verdict; set again once its report is written.
+                report.validation = {**verdict.to_dict(), "reason": verdict.summary()}
+        write_evidence(spark, extracts, checked, result)
+        blocked = [r for r in checked.values() if r.blocking]
         if blocked:
             raise ValidationFailedError(
-                "validation failed, nothing written: "
-                + "; ".join(str(r.validation.get("reason") if r.validation else "") for r in blocked)
+                "validation failed, nothing written: " + "; ".join(r.summary() for r in blocked)
             )
-        with online_endpoint(online) if online.enabled else nullcontext(None) as endpoint:
-            push = _push_settings(conf, endpoint) if online.enabled else None
-            if push is not None and online.register:
-                outcome = register_groups(
-                    control_client(endpoint_url=endpoint, region=online.region),
-                    groups,
-                    offline_s3_uri=online.offline_s3_uri,
-                    role_arn=online.role_arn,
-                )
-                log.info("feature groups registered: %s", outcome)
-            for group, features, result in built:
-                _write(spark, conf, group, features, as_of, push, report, result)
+        publish(spark, conf, computed, as_of, run_id, result)
+    except Exception as exc:
+        raise RunFailedError(result) from exc
     finally:
-        for _, features, _ in built:
-            features.unpersist()
-        for ex in extracted.values():
-            ex.release()
+        for snap in computed:
+            snap.features.unpersist()
+        for ex in extracts.values():
+            ex.data.release()
+    return result
 
 
-class ValidationFailedError(RuntimeError):
-    """A strict validation gate (or a drift / freshness check set to fail) blocked the run."""
-
-
-def _compute(
-    group: FeatureGroup, ex: Extracted, as_of: datetime, lookback: timedelta, result: GroupReport
-) -> DataFrame:
-    """The group's snapshot, cached: validation, the offline write and the push all read it."""
-    with result.timed("transform"):
-        features = snapshot(ex.accepted, group=group, as_of=as_of, dropout_lookback=lookback).persist()
-        result.entities = features.count()
-    return features
-
-
-def _validate(
-    spark: SparkSession,
-    conf: PipelineConf,
-    group: FeatureGroup,
-    features: DataFrame,
-    ex: Extracted,
-    as_of: datetime,
-    report: RunReport,
-    result: GroupReport,
-) -> None:
-    from features.validate.gate import newest_event_before, previous_snapshot, validate_snapshot
-
-    with result.timed("validate"):
-        ts = group.source.timestamp
-        newest = newest_event_before(ex.accepted, ts, as_of) if group.aggregations and ts else None
-        checked = validate_snapshot(
-            spark,
-            features,
-            group=group,
-            as_of=as_of,
-            conf=conf.validation,
-            previous=previous_snapshot(spark, conf.offline_store.root, group.name, as_of),
-            inputs_latest_event=newest,
-            report_dir=f"{conf.reports.root.rstrip('/')}/validation/{report.run_id}",
-        )
-    result.validation = {**checked.to_dict(), "reason": checked.summary()}
-    log.log(
-        logging.INFO if checked.success else logging.WARNING,
-        "%s: validation %s",
-        group.name,
-        checked.summary(),
-    )
-
-
-def _push_settings(conf: PipelineConf, endpoint: str | None) -> PushSettings:
-    online = conf.online_store
-    return PushSettings(
-        endpoint_url=endpoint,
-        region=online.region,
-        write_api=online.write_api,
-        max_in_flight=online.max_in_flight,
-        max_attempts=online.max_attempts,
-        base_backoff_ms=online.base_backoff_ms,
-        max_backoff_ms=online.max_backoff_ms,
-        partitions=online.partitions,
-        dead_letter_root=online.dead_letter_root,
-        dead_letter_tolerance=online.dead_letter_tolerance,
-    )
-
-
-def _extract(
-    spark: SparkSession,
-    conf: PipelineConf,
-    group: FeatureGroup,
-    as_of: datetime,
-    start: datetime | None,
-    report: RunReport,
-) -> Extracted:
-    source = group.source
-    sconf = source_conf(conf, source.name)
+def extract(spark: SparkSession, conf: PipelineConf, plan: ReadPlan) -> Extract:
+    """Read one source for ``plan``: a live JDBC table, an event log by ``dt`` day, or a table extract."""
+    source = plan.source
+    sconf: SourceConf = conf.source(source.name)
     began = time.perf_counter()
     if sconf.jdbc is not None:
-        ex = read_jdbc_table(spark, sconf.jdbc, source, start=start, end=as_of)
+        data = read_jdbc_table(spark, sconf.jdbc, source, start=plan.start, end=plan.end)
     elif sconf.partitioning == "dt":
-        ex = read_event_log(
+        data = read_event_log(
             spark,
             sconf,
             source,
-            start=start or datetime.min.replace(tzinfo=as_of.tzinfo),
-            end=as_of,
-            future_tolerance=parse_duration(sconf.future_tolerance, f"sources.{source.name}.future_tolerance"),
+            start=plan.start or datetime.min.replace(tzinfo=UTC),
+            end=plan.end,
+            future_tolerance=sconf.future_tolerance,
             on_corrupt_file=sconf.on_corrupt_file,
         )
     else:
-        ex = read_table(spark, sconf, source)
-    quarantine_path = f"{conf.quarantine.root.rstrip('/')}/{source.name}/as_of={snapshot_tag(as_of)}"
-    samples: dict[str, list[dict[str, str | None]]] = {}
-    if ex.quarantined_rows:
-        ex.quarantined.write.mode("overwrite").json(quarantine_path)
-        log.warning("%s: %d rows quarantined -> %s", source.name, ex.quarantined_rows, quarantine_path)
-        samples = quarantine_samples(ex)
-    else:
-        fs.delete(spark, quarantine_path)
-    report.sources[source.name] = SourceReport(
-        source=source.name,
-        input_paths=ex.input_paths
-        if len(ex.input_paths) <= 10
-        else [*ex.input_paths[:3], f"... {len(ex.input_paths)} paths"],
-        rows_read=ex.input_rows,
-        accepted=ex.accepted_rows,
-        quarantined=ex.quarantined_rows,
-        duplicates=ex.duplicate_rows,
-        quarantine_reasons=ex.quarantine_reasons,
-        quarantine_path=quarantine_path if ex.quarantined_rows else None,
-        quarantine_samples=samples,
-        seconds=round(time.perf_counter() - began, 3),
+        data = read_table(spark, sconf, source)
+    path = f"{conf.quarantine.root.rstrip('/')}/{source.name}/as_of={snapshot_tag(plan.end)}"
+    return Extract(data=data, quarantine_path=path, seconds=round(time.perf_counter() - began, 3))
+
+
+def compute(group: FeatureGroup, data: Extracted, as_of: datetime, lookback: timedelta) -> Computed:
+    features = snapshot(data.accepted, group=group, as_of=as_of, dropout_lookback=lookback).persist()
+    return Computed(group=group, features=features, entities=features.count())
+
+
+def validate(
+    spark: SparkSession, conf: PipelineConf, snap: Computed, ex: Extract, as_of: datetime, report_dir: str
+) -> ValidationResult:
+    """The gate's verdict on one snapshot; writes nothing."""
+    from features.validate.gate import newest_event_before, validate_snapshot  # GX: seconds to import
+
+    group = snap.group
+    ts = group.source.timestamp
+    checked = validate_snapshot(
+        snap.features,
+        group=group,
+        as_of=as_of,
+        conf=conf.validation,
+        previous=snapshot_before(spark, conf.offline_store.root, group.name, as_of),
+        inputs_latest_event=newest_event_before(ex.data.accepted, ts, as_of) if group.aggregations and ts else None,
+        report_dir=report_dir,
     )
-    return ex
+    log.log(logging.INFO if checked.success else logging.WARNING, "%s: validation %s", group.name, checked.summary())
+    return checked
 
 
-def quarantine_samples(ex: Extracted, per_reason: int = 3, width: int = 120) -> dict[str, list[dict[str, str | None]]]:
-    """A few quarantined rows per reason for the run report, values cut to ``width`` characters.
+def write_evidence(
+    spark: SparkSession, extracts: dict[str, Extract], checked: dict[str, ValidationResult], result: BuildResult
+) -> None:
+    """The quarantine of every source and the validation report of every group, whatever the gate decided."""
+    for name, ex in extracts.items():
+        write_quarantine(spark, ex)
+        result.sources[name] = source_report(ex, written=True, samples=quarantine_samples(ex.data))
+    if not checked:
+        return
+    from features.validate.report import write_validation_report  # imports GX
 
-    Enough for an on-call engineer to recognise the problem without opening the quarantine files;
-    one small job per reason over the cached classification.
-    """
+    for name, verdict in checked.items():
+        write_validation_report(spark, verdict)
+        result.groups[name].validation = {**verdict.to_dict(), "reason": verdict.summary()}
+
+
+def write_quarantine(spark: SparkSession, ex: Extract) -> None:
+    """Replace the quarantine of this source and snapshot (removing it when nothing was quarantined)."""
+    if ex.data.quarantined_rows:
+        ex.data.quarantined.write.mode("overwrite").json(ex.quarantine_path)
+        log.warning("%s: %d rows quarantined -> %s", ex.data.source, ex.data.quarantined_rows, ex.quarantine_path)
+    else:
+        fs.delete(spark, ex.quarantine_path)
+
+
+def source_report(
+    ex: Extract, *, written: bool, samples: dict[str, list[dict[str, str | None]]] | None = None
+) -> SourceReport:
+    """The run report's entry for one source; it names the quarantine only once that is written."""
+    data = ex.data
+    paths = data.input_paths
+    return SourceReport(
+        source=data.source,
+        input_paths=paths if len(paths) <= 10 else [*paths[:3], f"... {len(paths)} paths"],
+        rows_read=data.input_rows,
+        accepted=data.accepted_rows,
+        quarantined=data.quarantined_rows,
+        duplicates=data.duplicate_rows,
+        quarantine_reasons=data.quarantine_reasons,
+        quarantine_path=ex.quarantine_path if written and data.quarantined_rows else None,
+        quarantine_samples=samples or {},
+        seconds=ex.seconds,
+    )
+
+
+def quarantine_samples(data: Extracted) -> dict[str, list[dict[str, str | None]]]:
+    """A few quarantined rows per reason, values shortened: enough to recognise the problem
+    without opening the quarantine files (one small job per reason over the cached rows)."""
     out: dict[str, list[dict[str, str | None]]] = {}
-    for reason in ex.quarantine_reasons:
-        rows = ex.quarantined.where(F.col(QUARANTINE_REASON) == reason).limit(per_reason).collect()
+    for reason in data.quarantine_reasons:
+        rows = data.quarantined.where(F.col(QUARANTINE_REASON) == reason).limit(SAMPLES_PER_REASON).collect()
         out[reason] = [
-            {k: None if v is None else _cut(str(v), width) for k, v in row.asDict().items() if k != QUARANTINE_REASON}
+            {k: None if v is None else _cut(str(v)) for k, v in row.asDict().items() if k != QUARANTINE_REASON}
             for row in rows
         ]
     return out
 
 
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else f"{text[: width - 3]}..."
+def _cut(text: str) -> str:
+    return text if len(text) <= SAMPLE_WIDTH else f"{text[: SAMPLE_WIDTH - 3]}..."
 
 
-def _write(
+def publish(
     spark: SparkSession,
     conf: PipelineConf,
-    group: FeatureGroup,
-    features: DataFrame,
+    computed: list[Computed],
     as_of: datetime,
-    push: PushSettings | None,
-    report: RunReport,
-    result: GroupReport,
+    run_id: str,
+    result: BuildResult,
 ) -> None:
-    with result.timed("offline"):
-        written = write_snapshot(
-            spark,
-            features,
-            root=conf.offline_store.root,
-            group=group.name,
-            as_of=as_of,
-            run_id=report.run_id,
-            rows=result.entities,
-            write_time=datetime.now(tz=as_of.tzinfo),
-        )
-    result.offline_path = written.path
-    result.offline_files = written.files
-    log.info("%s: %d records at %s -> %s", group.name, written.rows, as_of.isoformat(), written.path)
-    if push is None:
-        return
-    with result.timed("online"):
-        try:
-            pushed = push_snapshot(features, group=group, settings=push, run_id=report.run_id)
-        except PushError as exc:
-            result.online = asdict(exc.result) if exc.result is not None else None
-            raise
-    result.online = asdict(pushed)
+    """Write each group offline, then push it online (registering the groups first when asked)."""
+    online = conf.online_store
+    with online_endpoint(online) if online.enabled else nullcontext(None) as endpoint:
+        push = PushSettings.from_conf(online, endpoint) if online.enabled else None
+        if push is not None and online.register_groups:
+            outcome = register_groups(
+                control_client(endpoint_url=endpoint, region=online.region),
+                [snap.group for snap in computed],
+                offline_s3_uri=online.offline_s3_uri,
+                role_arn=online.role_arn,
+            )
+            log.info("feature groups registered: %s", outcome)
+        for snap in computed:
+            report = result.groups[snap.group.name]
+            with report.timed("offline"):
+                written = write_offline(spark, conf, snap, as_of, run_id)
+            report.offline_path, report.offline_files = written.path, written.files
+            if push is None:
+                continue
+            with report.timed("online"):
+                try:
+                    pushed = push_online(snap, push, run_id)
+                except PushError as exc:
+                    report.online = asdict(exc.result) if exc.result is not None else None
+                    raise
+            report.online = asdict(pushed)
+
+
+def write_offline(
+    spark: SparkSession, conf: PipelineConf, snap: Computed, as_of: datetime, run_id: str
+) -> OfflineWrite:
+    written = write_snapshot(
+        spark,
+        snap.features,
+        root=conf.offline_store.root,
+        group=snap.group.name,
+        as_of=as_of,
+        run_id=run_id,
+        rows=snap.entities,
+        write_time=datetime.now(tz=UTC),
+    )
+    log.info("%s: %d records at %s -> %s", snap.group.name, written.rows, as_of.isoformat(), written.path)
+    return written
+
+
+def push_online(snap: Computed, settings: PushSettings, run_id: str) -> PushResult:
+    pushed = push_snapshot(snap.features, group=snap.group, settings=settings, run_id=run_id)
     log.info(
         "%s: %d records pushed online (%d retried, %d throttled, %d dead-lettered)",
-        group.name,
+        snap.group.name,
         pushed.written,
         pushed.retried,
         pushed.throttled,
         pushed.dead_lettered,
     )
+    return pushed

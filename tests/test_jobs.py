@@ -12,11 +12,11 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from featurestore_local import LocalFeatureStore
 from pyspark.sql import SparkSession
 
 from features.cli import build_main, main
 from features.online.client import get_record
-from features.online.local_runtime import LocalFeatureStore
 from features.sample_data import generate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +67,19 @@ def test_usage_errors_exit_2_with_one_line(args: list[str], message: str, capsys
     assert build_main(["--conf", str(ROOT / "conf/local.yaml"), *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_a_group_whose_source_has_no_conf_block_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (ROOT / "conf/local.yaml").read_text()
+    start = text.index("  orders:\n")
+    end = text.index("  customers:\n")
+    conf = tmp_path / "no-orders.yaml"
+    conf.write_text(text[:start] + text[end:])
+    assert build_main(["--conf", str(conf), "--as-of", AS_OF, "--group", "customer_orders"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "error: no configuration for source 'orders': add a sources.orders block to the conf file"
 
 
 def test_missing_input_path_fails_with_report(
@@ -167,3 +180,12 @@ def test_blocking_validation_writes_nothing_and_warn_writes(
     assert group["validation"]["html_report"] and Path(group["validation"]["html_report"]).is_file()
     assert group["online"]["written"] == group["entities"] > 0
     assert (tmp_path / "store" / "customer_activity" / "data").exists()
+
+
+def test_serve_local_without_the_runtime_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "featurestore_local", None)  # as in a job artifact: not installed
+    monkeypatch.setitem(sys.modules, "featurestore_local.cli", None)
+    assert main(["serve-local", "--port", "0"]) == 2
+    assert "pip install -e featurestore-local" in capsys.readouterr().err

@@ -11,12 +11,12 @@ column). Because every window ends at T, a value is in window w exactly when its
 before T is ``>= T - w``; so each distinct column is de-duplicated once to (entity, value, latest
 time) and then counted per window with a comparison:
 
-* the *host* branch groups by (entity, host value), where the host is an unfiltered distinct
-  column (``session_id``): it de-duplicates that column and, in the same pass, pre-aggregates
-  every plain aggregation per host value (per session), so the second aggregation by entity
-  only merges small partial results;
+* the *unfiltered distinct* branch groups by (entity, value) of the first distinct column
+  without a filter (``session_id``): it de-duplicates that column and, in the same pass,
+  pre-aggregates every plain aggregation per value (per session), so the second aggregation
+  by entity only merges small partial results;
 * every other distinct column (``product_id`` of product views) is its own branch of
-  (entity, value) pairs, joined to the host result by entity.
+  (entity, value) pairs, joined to the first by entity.
 
 Conditional counts use ``count(when(...))``: with ANSI on, ``sum`` checks every addition for
 overflow and measured twice as slow. Groups without distinct counts take a single aggregation.
@@ -38,8 +38,10 @@ from features.transform.columns import utc_timestamp, whole_days_between
 
 SPARK_TYPES: dict[FeatureType, str] = {"Integral": "bigint", "Fractional": "double", "String": "string"}
 
-_LATEST = "_latest"
-_LAST_SEEN = "_last_seen"
+#: The latest time before T of one (entity, distinct value) pair.
+_PAIR_LAST_SEEN = "_pair_last_seen"
+#: The latest time before T of any row of the entity (decides who drops out of the snapshot).
+_ENTITY_LAST_SEEN = "_entity_last_seen"
 
 
 @dataclass(frozen=True)
@@ -82,26 +84,28 @@ def window_aggregates(df: DataFrame, *, group: FeatureGroup, as_of: datetime, dr
         rows = rows.where(ts >= utc_timestamp(band_start))
 
     partials = [p.partial.alias(p.name) for p in plan.partials]
-    if plan.host is not None:
-        assert plan.host.column is not None
-        per_host = rows.groupBy(key, plan.host.column).agg(F.max(plan.ts).alias(_LATEST), *partials)
-        merged = per_host.groupBy(key).agg(
-            F.max(_LATEST).alias(_LAST_SEEN),
+    if plan.unfiltered_distinct is not None:
+        assert plan.unfiltered_distinct.column is not None
+        per_value = rows.groupBy(key, plan.unfiltered_distinct.column).agg(
+            F.max(plan.ts).alias(_PAIR_LAST_SEEN), *partials
+        )
+        merged = per_value.groupBy(key).agg(
+            F.max(_PAIR_LAST_SEEN).alias(_ENTITY_LAST_SEEN),
             *(p.merge(F.col(p.name)).alias(p.name) for p in plan.partials),
-            *plan.distinct_counts(plan.host),
+            *plan.distinct_counts(plan.unfiltered_distinct),
         )
     else:
-        merged = rows.groupBy(key).agg(F.max(plan.ts).alias(_LAST_SEEN), *partials)
+        merged = rows.groupBy(key).agg(F.max(plan.ts).alias(_ENTITY_LAST_SEEN), *partials)
     if band_start is not None:
-        merged = merged.where(F.col(_LAST_SEEN) >= utc_timestamp(band_start))
+        merged = merged.where(F.col(_ENTITY_LAST_SEEN) >= utc_timestamp(band_start))
     for agg in plan.distinct:
-        if agg is plan.host:
+        if agg is plan.unfiltered_distinct:
             continue
         assert agg.column is not None
         keep = F.col(agg.column).isNotNull() & (agg.filter.to_column() if agg.filter is not None else F.lit(True))
         if largest is not None:
             keep = keep & (ts >= utc_timestamp(as_of - largest.length))
-        pairs = rows.where(keep).groupBy(key, agg.column).agg(F.max(plan.ts).alias(_LATEST))
+        pairs = rows.where(keep).groupBy(key, agg.column).agg(F.max(plan.ts).alias(_PAIR_LAST_SEEN))
         merged = merged.join(pairs.groupBy(key).agg(*plan.distinct_counts(agg)), key, "left")
     return merged.select(F.col(key), _event_time(as_of), *plan.finals())
 
@@ -121,14 +125,19 @@ class _Plan:
         aggs = list(group.aggregations)
         self.distinct = [a for a in aggs if a.op == "count_distinct"]
         self.has_lifetime = any(not a.windowed for a in aggs)
-        # The host is an unfiltered distinct column: every row has one, so the plain aggregations
-        # can be pre-aggregated per host value in the pass that de-duplicates it.
-        self.host = next((a for a in self.distinct if a.filter is None), None)
+        # Every row counts towards an unfiltered distinct column, so the plain aggregations can
+        # be pre-aggregated per value of it in the pass that de-duplicates it.
+        self.unfiltered_distinct = next((a for a in self.distinct if a.filter is None), None)
         self.specs = group.features
         self.partials: list[_Partial] = []
         self._final: dict[str, Column] = {}
         for spec in self.specs:
-            if spec.aggregation is not None and spec.aggregation.op != "count_distinct":
+            if spec.aggregation is None:
+                continue
+            if spec.aggregation.op == "count_distinct":
+                # Counted per window in distinct_counts(); an entity absent from the branch has 0.
+                self._final[spec.name] = F.coalesce(F.col(spec.name), F.lit(0)).cast(SPARK_TYPES[spec.dtype])
+            else:
                 self._add_plain(spec)
 
     def _condition(self, agg: Aggregation, window: Window | None) -> Column:
@@ -188,16 +197,10 @@ class _Plan:
                 continue
             assert spec.window is not None
             in_window = F.col(agg.column).isNotNull() & (
-                F.col(_LATEST) >= utc_timestamp(self.as_of - spec.window.length)
+                F.col(_PAIR_LAST_SEEN) >= utc_timestamp(self.as_of - spec.window.length)
             )
             counts.append(F.count(F.when(in_window, F.lit(1))).alias(spec.name))
         return counts
 
     def finals(self) -> list[Column]:
-        out = []
-        for spec in self.specs:
-            if spec.name in self._final:
-                out.append(self._final[spec.name].alias(spec.name))
-            else:
-                out.append(F.coalesce(F.col(spec.name), F.lit(0)).cast("bigint").alias(spec.name))
-        return out
+        return [self._final[spec.name].alias(spec.name) for spec in self.specs]

@@ -1,0 +1,185 @@
+"""Online-store commands: ``feature-pipeline register | get-record | replay``.
+
+No command takes credentials: boto3's default chain (environment, profile, instance role)
+provides them. The endpoint comes from ``--endpoint-url``, else the conf's online store (which may
+run the embedded local runtime), else AWS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from features.cli.base import Command, add_conf_arguments
+from features.cli.errors import EXIT_OK, EXIT_USAGE, fail
+from features.config import ConfigError, load_conf
+from features.definitions import DefinitionError
+from features.online.client import control_client, get_record
+from features.online.deadletter import default_dead_letter_root
+from features.online.embedded import online_endpoint
+from features.online.registration import RegistrationError, register_groups
+from features.online.replay import replay_dead_letters
+from features.online.settings import PushError, PushSettings
+from features.registry import resolve
+
+
+def _aws_error(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'Unknown')}: {error.get('Message', '')}"
+    return str(exc)
+
+
+def _endpoint_arguments(parser: argparse.ArgumentParser) -> None:
+    add_conf_arguments(
+        parser,
+        required=False,
+        help="take the online store from this conf (endpoint_url, or the embedded local runtime of conf/local.yaml)",
+    )
+    parser.add_argument(
+        "--endpoint-url",
+        default=None,
+        help="Feature Store endpoint, e.g. http://127.0.0.1:8765 for serve-local (default: from --conf, else AWS)",
+    )
+    parser.add_argument("--region", default=None, help="AWS region (default: from --conf, else us-east-1)")
+
+
+@contextmanager
+def _endpoint(args: argparse.Namespace) -> Iterator[tuple[str | None, str]]:
+    """(endpoint URL, region): explicit flags win, then the conf's online store, then AWS."""
+    if args.endpoint_url or not args.conf:
+        yield args.endpoint_url, args.region or "us-east-1"
+        return
+    online = load_conf(args.conf, args.overrides).online_store
+    with online_endpoint(online) as url:
+        yield url, args.region or online.region
+
+
+def _register_arguments(parser: argparse.ArgumentParser) -> None:
+    """``register``: create the feature groups defined in code that do not exist yet."""
+    _endpoint_arguments(parser)
+    parser.add_argument("--group", default="all", help="feature group name, or 'all' (default)")
+    parser.add_argument("--role-arn", default=None, help="IAM role SageMaker uses for the offline store")
+    parser.add_argument(
+        "--offline-s3-uri", default=None, help="s3:// URI for SageMaker's offline store config (needs --role-arn)"
+    )
+
+
+def _register(args: argparse.Namespace) -> int:
+    """Register the groups; prints ``{"group": "created" | "exists"}``."""
+    try:
+        groups = resolve(args.group)
+    except KeyError as exc:
+        return fail("register", str(exc.args[0]), EXIT_USAGE)
+    try:
+        with _endpoint(args) as (url, region):
+            outcome = register_groups(
+                control_client(endpoint_url=url, region=region),
+                groups,
+                offline_s3_uri=args.offline_s3_uri,
+                role_arn=args.role_arn,
+            )
+    except (ConfigError, DefinitionError) as exc:
+        return fail("register", str(exc), EXIT_USAGE)
+    except ValueError as exc:
+        return fail("register", str(exc), EXIT_USAGE)
+    except RegistrationError as exc:
+        return fail("register", str(exc))
+    except (ClientError, BotoCoreError) as exc:
+        return fail("register", _aws_error(exc))
+    print(json.dumps(outcome, indent=2))
+    return EXIT_OK
+
+
+def _get_record_arguments(parser: argparse.ArgumentParser) -> None:
+    """``get-record``: print one entity's online record."""
+    _endpoint_arguments(parser)
+    parser.add_argument("--group", required=True, help="feature group name")
+    parser.add_argument("--id", required=True, help="record identifier (the join key value), e.g. C000042")
+
+
+def _get_record(args: argparse.Namespace) -> int:
+    """Print the record as a JSON object of feature -> value string; exit 1 if there is none."""
+    try:
+        with _endpoint(args) as (url, region):
+            record = get_record(url, region, args.group, args.id)
+    except (ConfigError, DefinitionError) as exc:
+        return fail("get-record", str(exc), EXIT_USAGE)
+    except (ClientError, BotoCoreError) as exc:
+        return fail("get-record", _aws_error(exc))
+    if record is None:
+        return fail("get-record", f"no online record {args.id!r} in feature group {args.group}")
+    print(json.dumps(record, indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+def _replay_arguments(parser: argparse.ArgumentParser) -> None:
+    """``replay``: re-push dead-lettered records once their cause is fixed."""
+    _endpoint_arguments(parser)
+    parser.add_argument(
+        "--path", required=True, help="a dead-letter file or directory, local or s3://, e.g. <root>/<group>/<run_id>"
+    )
+    parser.add_argument(
+        "--dead-letter-root",
+        default=None,
+        help="where records that still fail go (default: the root --path is under, <root>/<group>/<run_id>)",
+    )
+    parser.add_argument("--write-api", choices=["batch_write_record", "put_record"], default="batch_write_record")
+    parser.add_argument("--max-in-flight", type=int, default=16, help="concurrent requests (default: %(default)s)")
+    parser.add_argument("--max-attempts", type=int, default=8, help="attempts per record (default: %(default)s)")
+    parser.add_argument(
+        "--tolerance", type=int, default=0, help="records that may still fail without exit 1 (default: %(default)s)"
+    )
+
+
+def _replay(args: argparse.Namespace) -> int:
+    """Replay and print the counts as JSON; exit 1 when more than --tolerance records still fail."""
+    try:
+        with _endpoint(args) as (url, region):
+            settings = PushSettings(
+                endpoint_url=url,
+                region=region,
+                write_api=args.write_api,
+                max_in_flight=args.max_in_flight,
+                max_attempts=args.max_attempts,
+                dead_letter_root=args.dead_letter_root or default_dead_letter_root(args.path),
+                dead_letter_tolerance=args.tolerance,
+            )
+            result = replay_dead_letters(args.path, settings=settings)
+    except (ConfigError, DefinitionError) as exc:
+        return fail("replay", str(exc), EXIT_USAGE)
+    except PushError as exc:
+        if exc.result is not None:
+            print(json.dumps(asdict(exc.result), indent=2))
+        return fail("replay", str(exc))
+    except (ValueError, FileNotFoundError) as exc:
+        return fail("replay", str(exc), EXIT_USAGE)
+    except (ClientError, BotoCoreError) as exc:
+        return fail("replay", _aws_error(exc))
+    print(json.dumps(asdict(result), indent=2))
+    return EXIT_OK
+
+
+REGISTER = Command(
+    name="register",
+    help="create the feature groups in the online store (idempotent)",
+    add_arguments=_register_arguments,
+    run=_register,
+)
+GET_RECORD = Command(
+    name="get-record",
+    help="print what the online store holds for one entity",
+    add_arguments=_get_record_arguments,
+    run=_get_record,
+)
+REPLAY = Command(
+    name="replay",
+    help="re-push a dead-letter file or directory (idempotent)",
+    add_arguments=_replay_arguments,
+    run=_replay,
+)

@@ -18,8 +18,8 @@ setup(
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["features", "features.*"]),
     install_requires=[
-        "pyspark==4.0.1",
-        "delta-spark==4.0.1",
+        "pyspark==4.0.2",
+        "delta-spark==4.0.0",
         "great-expectations==1.24.1",
         "boto3>=1.40,<2",
         "pyyaml>=6,<7",

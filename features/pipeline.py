@@ -26,11 +26,11 @@ from features.io import fs
 from features.io.extract import Extracted, read_event_log, read_table
 from features.io.jdbc import read_jdbc_table
 from features.load.offline import OfflineWrite, snapshot_before, snapshot_tag, write_snapshot
-from features.online.client import control_client
+from features.online.client import control_client, placeholder_credentials_needed, usable_write_api
 from features.online.embedded import online_endpoint
 from features.online.push import push_snapshot
 from features.online.registration import register_groups
-from features.online.settings import PushError, PushResult, PushSettings
+from features.online.settings import PushError, PushResult, PushSettings, WriteApi
 from features.report import GroupReport, SourceReport
 from features.transform.windows import snapshot
 
@@ -88,6 +88,7 @@ class BuildResult:
 
     sources: dict[str, SourceReport] = field(default_factory=dict)
     groups: dict[str, GroupReport] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def read_start(group: FeatureGroup, as_of: datetime, lookback: timedelta) -> datetime | None:
@@ -120,6 +121,12 @@ def build_features(
     result = BuildResult()
     extracts: dict[str, Extract] = {}
     computed: list[Computed] = []
+    write_api: WriteApi = conf.online_store.write_api
+    if conf.online_store.enabled:  # before any work: no executor may meet an old botocore (AttributeError)
+        write_api, warning = usable_write_api(write_api)
+        if warning:
+            log.warning(warning)
+            result.warnings.append(warning)
     try:
         for name, plan in plan_reads(conf, groups, as_of).items():
             extracts[name] = extract(spark, conf, plan)
@@ -146,7 +153,7 @@ def build_features(
             raise ValidationFailedError(
                 "validation failed, nothing written: " + "; ".join(r.summary() for r in blocked)
             )
-        publish(spark, conf, computed, as_of, run_id, result)
+        publish(spark, conf, computed, as_of, run_id, result, write_api=write_api)
     except Exception as exc:
         raise RunFailedError(result) from exc
     finally:
@@ -275,14 +282,22 @@ def publish(
     as_of: datetime,
     run_id: str,
     result: BuildResult,
+    *,
+    write_api: WriteApi,
 ) -> None:
-    """Write each group offline, then push it online (registering the groups first when asked)."""
+    """Write each group offline, then push it online with ``write_api`` (registering the groups first when asked)."""
     online = conf.online_store
     with online_endpoint(online) if online.enabled else nullcontext(None) as endpoint:
-        push = PushSettings.from_conf(online, endpoint) if online.enabled else None
+        push = None
+        if online.enabled:
+            # Decided here, on the driver, and carried to the executors in the settings.
+            placeholder = placeholder_credentials_needed(endpoint)
+            push = PushSettings.from_conf(online, endpoint, write_api=write_api, placeholder_credentials=placeholder)
         if push is not None and online.register_groups:
             outcome = register_groups(
-                control_client(endpoint_url=endpoint, region=online.region),
+                control_client(
+                    endpoint_url=endpoint, region=online.region, placeholder_credentials=push.placeholder_credentials
+                ),
                 [snap.group for snap in computed],
                 offline_s3_uri=online.offline_s3_uri,
                 role_arn=online.role_arn,

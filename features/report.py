@@ -65,6 +65,8 @@ class RunReport:
     seconds: float = 0.0
     sources: dict[str, SourceReport] = field(default_factory=dict)
     groups: list[GroupReport] = field(default_factory=list)
+    #: What the run did differently from what was asked, e.g. PutRecord for an old botocore.
+    warnings: list[str] = field(default_factory=list)
     report_path: str | None = None
 
     def to_json(self) -> str:
@@ -132,6 +134,7 @@ def summary(report: RunReport) -> str:
             for g in pushed:
                 if (g.online or {}).get("dead_letter_path"):
                     lines.append(f"  dead letters of {g.group}: {(g.online or {})['dead_letter_path']}")
+    lines += [f"warning: {warning}" for warning in report.warnings]
     if report.error:
         lines.append(f"error: {report.error}")
     if report.report_path:

@@ -4,34 +4,27 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
-import boto3
+import botocore
 import pytest
 from botocore.exceptions import ClientError
 from featurestore_local import LocalFeatureStore
 from pyspark.sql import SparkSession
 
 from features.cli import build_main, main
-from features.online.client import get_record
-from features.sample_data import generate
+from features.online import client
+from features.online.client import get_record, runtime_client
+from features.session import local_worker_python, python_workers
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = "2026-10-31T00:00:00Z"
 NOT_ONLINE = {"write_time", "api_invocation_time", "is_deleted"}
 
 
-@pytest.fixture(scope="module")
-def sample(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("sample")
-    generate(spark, out, seed=7, customers=150, events=6000, as_of=datetime(2026, 10, 31, tzinfo=UTC))
-    return out
-
-
 def overrides(sample: Path, out: Path) -> list[str]:
+    """``--set`` flags that read ``sample`` and write every output under ``out``."""
     return [
         "--set",
         f"sources.clickstream.path={sample}/clickstream/events",
@@ -137,17 +130,31 @@ def test_all_groups_end_to_end(
     assert orders.count() == orders.select("customer_id").distinct().count() == report["groups"][1]["entities"]
 
 
-@pytest.mark.slow
-def test_spark_submit_takes_the_same_arguments(sample: Path, tmp_path: Path) -> None:
-    bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
-    cmd = [str(bin_dir / "spark-submit"), "--master", "local[1]", str(ROOT / "jobs/build_features.py")]
-    cmd += ["--conf", str(ROOT / "conf/local.yaml"), "--group", "customer_profile", "--as-of", AS_OF]
-    cmd += overrides(sample, tmp_path)
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "customer_profile" in done.stdout and "succeeded" in done.stdout
-    assert list((tmp_path / "store/customer_profile/data/year=2026/month=10/day=31/hour=00").glob("snapshot-*.parquet"))
+@pytest.mark.usefixtures("no_aws_credentials")
+def test_an_old_botocore_pushes_with_put_record_and_the_report_says_so(
+    spark: SparkSession,
+    sample: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(client, "has_batch_write_record", lambda session=None: False)  # botocore < 1.43.37
+    with LocalFeatureStore(db_path=str(tmp_path / "fs.sqlite"), port=0) as store:
+        args = ["build", "--conf", str(ROOT / "conf/local.yaml"), "--as-of", AS_OF, "--group", "customer_profile"]
+        args += [*overrides(sample, tmp_path), "--set", f"online_store.endpoint_url={store.endpoint_url}"]
+        assert main(args) == 0
+        calls = store.stats()["requests_by_op"]
+
+    warning = (
+        f"botocore {botocore.__version__} has no BatchWriteRecord (needs >= 1.43.37): "
+        "pushing one PutRecord per record instead; upgrade boto3 for 25 records per call"
+    )
+    assert f"warning: {warning}" in capsys.readouterr().out.splitlines()
+    (report_file,) = (tmp_path / "reports" / "build_features").glob("*.json")
+    report = json.loads(report_file.read_text())
+    assert report["warnings"] == [warning]
+    assert (report["groups"][0]["online"]["written"], report["groups"][0]["online"]["dead_lettered"]) == (150, 0)
+    assert calls.get("PutRecord") == 150 and "BatchWriteRecord" not in calls
 
 
 def test_blocking_validation_writes_nothing_and_warn_writes(
@@ -165,9 +172,7 @@ def test_blocking_validation_writes_nothing_and_warn_writes(
     )
     assert not (tmp_path / "store" / "customer_activity").exists()
     with LocalFeatureStore(db_path=str(tmp_path / "feature-store.sqlite"), port=0) as store:
-        runtime = boto3.client(
-            "sagemaker-featurestore-runtime", endpoint_url=store.endpoint_url, region_name="us-east-1"
-        )
+        runtime = runtime_client(endpoint_url=store.endpoint_url, region="us-east-1")
         with pytest.raises(ClientError, match="ResourceNotFound"):  # not even registered, so nothing pushed
             runtime.get_record(FeatureGroupName="customer_activity", RecordIdentifierValueAsString="C000004")
 
@@ -180,6 +185,36 @@ def test_blocking_validation_writes_nothing_and_warn_writes(
     assert group["validation"]["html_report"] and Path(group["validation"]["html_report"]).is_file()
     assert group["online"]["written"] == group["entities"] > 0
     assert (tmp_path / "store" / "customer_activity" / "data").exists()
+
+
+@pytest.mark.parametrize(
+    ("master", "settings", "environ", "python"),
+    [
+        ("local[2]", {}, {}, sys.executable),  # the console command: the venv's, not PATH's python3
+        ("local[*]", {}, {"PYSPARK_DRIVER_PYTHON": "/venv/bin/python"}, sys.executable),  # spark-submit's driver
+        ("local[2]", {"spark.pyspark.python": "/opt/py/bin/python"}, {}, "/opt/py/bin/python"),  # chosen in conf
+        ("local[2]", {}, {"PYSPARK_PYTHON": "/opt/py/bin/python"}, None),  # chosen in the environment
+        ("yarn", {}, {}, None),  # EMR: executors are other machines
+        (None, {}, {}, None),
+    ],
+)
+def test_local_workers_run_the_chosen_interpreter_else_this_one(
+    master: str | None, settings: dict[str, str], environ: dict[str, str], python: str | None
+) -> None:
+    assert local_worker_python(master, settings, environ) == python
+
+
+def test_the_worker_interpreter_is_set_only_while_the_context_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PYSPARK_PYTHON", raising=False)
+    with python_workers("/venv/bin/python"):
+        assert os.environ["PYSPARK_PYTHON"] == "/venv/bin/python"
+    assert "PYSPARK_PYTHON" not in os.environ
+    monkeypatch.setenv("PYSPARK_PYTHON", "/mine/python")
+    with python_workers("/venv/bin/python"):
+        pass
+    assert os.environ["PYSPARK_PYTHON"] == "/mine/python"
+    with python_workers(None):
+        assert os.environ["PYSPARK_PYTHON"] == "/mine/python"
 
 
 def test_serve_local_without_the_runtime_says_what_to_install(

@@ -1,8 +1,9 @@
 """Event logs read over s3a:// from a local S3 (moto's server on 127.0.0.1), as on a non-EMR cluster.
 
 Runs the job through spark-submit so hadoop-aws and its AWS SDK bundle (Maven Central, cached by
-ivy after the first run: ~560 MB once) are on the JVM's classpath without loading them into every
-other test's session. Credentials reach S3A through the environment, never argv.
+ivy after the first run: ~560 MB once on Spark 4, ~280 MB on 3.5) are on the JVM's classpath
+without loading them into every other test's session. Credentials reach S3A through the
+environment, never argv.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
+import pyspark
 import pytest
 from moto.server import ThreadedMotoServer
 from pyspark.sql import SparkSession
@@ -25,8 +27,16 @@ from features.sample_data import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = "2026-10-31T00:00:00Z"
-#: Spark 4.0.1 ships Hadoop 3.4.1; hadoop-aws must match it exactly.
-HADOOP_AWS = "org.apache.hadoop:hadoop-aws:3.4.1"
+#: The Hadoop the running pyspark bundles (3.4.1 in Spark 4.0.2, 3.3.4 in Spark 3.5.6): hadoop-aws
+#: must match it exactly, and its AWS SDK (v2 from Hadoop 3.4, v1 before) names the provider.
+(_HADOOP_JAR,) = (Path(pyspark.__file__).parent / "jars").glob("hadoop-client-api-*.jar")
+HADOOP_VERSION = _HADOOP_JAR.stem.removeprefix("hadoop-client-api-")
+HADOOP_AWS = f"org.apache.hadoop:hadoop-aws:{HADOOP_VERSION}"
+ENV_CREDENTIALS = (
+    "com.amazonaws.auth.EnvironmentVariableCredentialsProvider"
+    if HADOOP_VERSION.startswith("3.3.")
+    else "software.amazon.awssdk.auth.credentials.EnvironmentVariableCredentialsProvider"
+)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +82,8 @@ def _report(out: Path) -> dict:  # type: ignore[type-arg]
 def test_event_logs_over_s3a_match_the_local_read(spark: SparkSession, s3: str, tmp_path: Path) -> None:
     data = tmp_path / "sample"
     generate(spark, data, seed=5, customers=60, events=3000, as_of=datetime(2026, 10, 31, tzinfo=UTC))
-    client = boto3.client("s3", endpoint_url=s3, region_name="us-east-1")
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}  # moto's placeholders
+    client = boto3.client("s3", endpoint_url=s3, region_name="us-east-1", **keys)
     client.create_bucket(Bucket="events")
     local_events = data / "clickstream" / "events"
     for file in local_events.rglob("*.json.gz"):
@@ -93,7 +104,7 @@ def test_event_logs_over_s3a_match_the_local_read(spark: SparkSession, s3: str, 
         "fs.s3a.endpoint.region": "us-east-1",
         "fs.s3a.path.style.access": "true",
         "fs.s3a.connection.ssl.enabled": "false",
-        "fs.s3a.aws.credentials.provider": "software.amazon.awssdk.auth.credentials.EnvironmentVariableCredentialsProvider",
+        "fs.s3a.aws.credentials.provider": ENV_CREDENTIALS,
     }.items():
         cmd += ["--conf", f"spark.hadoop.{key}={value}"]
     cmd += [str(ROOT / "jobs/build_features.py"), *_args(tmp_path / "s3a", "s3a://events/clickstream/events")]

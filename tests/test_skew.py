@@ -64,10 +64,8 @@ def wire(row: dict[str, Any]) -> list[dict[str, str]]:
 
 
 @pytest.fixture
-def stores(spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Any, dict]]:
+def stores(spark: SparkSession, tmp_path: Path) -> Iterator[tuple[str, Any, dict]]:
     """(offline root, online runtime client, offline rows by entity), both stores holding the same snapshot."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     root = str(tmp_path / "offline")
     df = offline_snapshot(spark)
     rows = {r["customer_id"]: r.asDict() for r in df.collect()}

@@ -61,7 +61,6 @@ def build_main(argv: Sequence[str] | None = None) -> int:
 
 def run_build(conf: PipelineConf, groups: list[FeatureGroup], as_of: datetime) -> int:
     from features.io import fs
-    from features.online.embedded import prepare_local_credentials
     from features.pipeline import BuildResult, RunFailedError, build_features
     from features.report import RunReport, summary
     from features.session import get_spark
@@ -78,8 +77,6 @@ def run_build(conf: PipelineConf, groups: list[FeatureGroup], as_of: datetime) -
     spark = None
     outcome = BuildResult()
     try:
-        if conf.online_store.enabled:
-            prepare_local_credentials(conf.online_store)
         spark = get_spark(conf)
         outcome = build_features(spark, conf, groups, as_of, run_id=report.run_id)
         report.status = "succeeded"
@@ -90,6 +87,7 @@ def run_build(conf: PipelineConf, groups: list[FeatureGroup], as_of: datetime) -
         log.debug("run failed", exc_info=True)
         report.status = "failed"
         report.error = one_line(cause)
+    report.warnings = outcome.warnings
     report.sources = outcome.sources
     report.groups = list(outcome.groups.values())
     report.seconds = round(time.perf_counter() - began, 3)

@@ -1,14 +1,16 @@
 """Online-store commands: ``feature-pipeline register | get-record | replay``.
 
 No command takes credentials: boto3's default chain (environment, profile, instance role)
-provides them. The endpoint comes from ``--endpoint-url``, else the conf's online store (which may
-run the embedded local runtime), else AWS.
+provides them, or placeholder keys for a loopback endpoint when it has none
+(``features.online.client``). The endpoint comes from ``--endpoint-url``, else the conf's online
+store (which may run the embedded local runtime), else AWS.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -19,7 +21,7 @@ from features.cli.base import Command, add_conf_arguments
 from features.cli.errors import EXIT_OK, EXIT_USAGE, fail
 from features.config import ConfigError, load_conf
 from features.definitions import DefinitionError
-from features.online.client import control_client, get_record
+from features.online.client import control_client, get_record, placeholder_credentials_needed, usable_write_api
 from features.online.deadletter import default_dead_letter_root
 from features.online.embedded import online_endpoint
 from features.online.registration import RegistrationError, register_groups
@@ -139,12 +141,16 @@ def _replay_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _replay(args: argparse.Namespace) -> int:
     """Replay and print the counts as JSON; exit 1 when more than --tolerance records still fail."""
+    write_api, warning = usable_write_api(args.write_api)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     try:
         with _endpoint(args) as (url, region):
             settings = PushSettings(
                 endpoint_url=url,
                 region=region,
-                write_api=args.write_api,
+                write_api=write_api,
+                placeholder_credentials=placeholder_credentials_needed(url),
                 max_in_flight=args.max_in_flight,
                 max_attempts=args.max_attempts,
                 dead_letter_root=args.dead_letter_root or default_dead_letter_root(args.path),

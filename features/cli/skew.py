@@ -35,12 +35,11 @@ def run(args: argparse.Namespace) -> int:
     if args.sample < 1:
         return usage(f"--sample must be at least 1, got {args.sample}")
     from features.io.fs import write_text
-    from features.online.embedded import online_endpoint, prepare_local_credentials
+    from features.online.embedded import online_endpoint
     from features.session import get_spark
     from features.validate.skew import SkewResult, check_skew
 
     online = conf.online_store
-    prepare_local_credentials(online)
     spark = get_spark(conf)
     results: list[SkewResult] = []
     try:

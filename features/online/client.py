@@ -3,7 +3,10 @@
 Credentials come only from boto3's default chain (environment, shared config/SSO, the EMR
 instance profile or EMR Serverless job role): never from the pipeline's configuration or argv, so
 they cannot end up in a conf file, a run report or a process listing. ``endpoint_url`` points the
-same code at the local runtime (``serve-local``) or any other endpoint; None means AWS.
+same code at the local runtime (``serve-local``) or any other endpoint; None means AWS. The one
+exception: a loopback endpoint (the local runtime, which checks no signature) when the chain has
+no credentials gets placeholder keys, so a new user's shell needs none (docs/online-store.md,
+"Credentials").
 
 The writer's client has botocore's own retries switched off (one attempt) because the push does
 its own retrying per record, with a shared adaptive rate: stacking botocore's retries underneath
@@ -16,15 +19,63 @@ from collections.abc import Callable
 from typing import Any
 
 import boto3
+import botocore
+import botocore.session
 from botocore.config import Config
 
-from features.online.settings import PushSettings
+from features.online.settings import PushSettings, WriteApi, is_loopback_endpoint
 
 RUNTIME_SERVICE = "sagemaker-featurestore-runtime"
 CONTROL_SERVICE = "sagemaker"
+#: What clients of the local runtime sign with when the default chain has nothing: not a secret.
+PLACEHOLDER_KEY = "local-runtime"
+#: The first botocore whose Feature Store runtime model has BatchWriteRecord.
+BATCH_WRITE_RECORD_SINCE = "1.43.37"
 
 #: Builds the writer's runtime client from the push settings; must be picklable (it runs on executors).
 ClientFactory = Callable[[PushSettings], Any]
+
+
+def placeholder_credentials_needed(endpoint_url: str | None) -> bool:
+    """Whether clients of ``endpoint_url`` must sign with placeholder keys.
+
+    True only for a loopback endpoint (the local runtime) when boto3's default chain finds no
+    credentials; real credentials are never replaced, and AWS or any other host always gets the
+    chain's. Call it on the driver: executors receive the answer in :class:`PushSettings`.
+    """
+    return is_loopback_endpoint(endpoint_url) and boto3.session.Session().get_credentials() is None
+
+
+def _session(endpoint_url: str | None, placeholder_credentials: bool | None) -> boto3.session.Session:
+    """A fresh boto3 Session: the default chain's, or placeholder keys for a local endpoint (None: decide here)."""
+    if placeholder_credentials is None:
+        placeholder_credentials = placeholder_credentials_needed(endpoint_url)
+    if not placeholder_credentials:
+        return boto3.session.Session()
+    if not is_loopback_endpoint(endpoint_url):
+        raise ValueError(f"placeholder credentials are only for a loopback endpoint, not {endpoint_url or 'AWS'}")
+    return boto3.session.Session(aws_access_key_id=PLACEHOLDER_KEY, aws_secret_access_key=PLACEHOLDER_KEY)
+
+
+def has_batch_write_record(session: botocore.session.Session | None = None) -> bool:
+    """Whether this botocore knows BatchWriteRecord (since 1.43.37): read from its bundled service
+    model, with no credentials and no network call."""
+    model = (session or botocore.session.get_session()).get_service_model(RUNTIME_SERVICE)
+    return "BatchWriteRecord" in model.operation_names
+
+
+def usable_write_api(requested: WriteApi) -> tuple[WriteApi, str | None]:
+    """The write API to push with, and a warning when it cannot be the one requested.
+
+    Checked on the driver before any work: an older botocore (EMR images can ship one) would
+    otherwise fail in every executor with an AttributeError on ``batch_write_record``.
+    """
+    if requested == "batch_write_record" and not has_batch_write_record():
+        return "put_record", (
+            f"botocore {botocore.__version__} has no BatchWriteRecord (needs >= {BATCH_WRITE_RECORD_SINCE}): "
+            "pushing one PutRecord per record instead; upgrade boto3 for 25 records per call"
+        )
+    return requested, None
 
 
 def runtime_client(
@@ -35,13 +86,15 @@ def runtime_client(
     connect_timeout_s: float = 5.0,
     read_timeout_s: float = 10.0,
     botocore_retries: bool = False,
+    placeholder_credentials: bool | None = None,
 ) -> Any:
     """A ``sagemaker-featurestore-runtime`` client.
 
     A fresh boto3 Session per client: sessions are not thread-safe, and each Spark partition
     builds its own client. ``max_pool_connections`` should be the number of concurrent requests
     so no thread waits for an HTTP connection. ``botocore_retries=True`` (3 attempts, standard
-    mode) suits one-off interactive calls such as ``get-record``.
+    mode) suits one-off interactive calls such as ``get-record``. ``placeholder_credentials``:
+    see :func:`placeholder_credentials_needed`; None (driver-side callers) decides here.
 
     botocore's client-side parameter validation is off: it walks every FeatureValue of every
     request and was a fifth of the push's client CPU; records are built by ``records.py`` and the
@@ -56,24 +109,27 @@ def runtime_client(
         read_timeout=read_timeout_s,
         tcp_keepalive=True,
     )
-    return boto3.session.Session().client(RUNTIME_SERVICE, region_name=region, endpoint_url=endpoint_url, config=config)
+    session = _session(endpoint_url, placeholder_credentials)
+    return session.client(RUNTIME_SERVICE, region_name=region, endpoint_url=endpoint_url, config=config)
 
 
 def default_client_factory(settings: PushSettings) -> Any:
-    """The production client: default credential chain, botocore retries off, pool = max_in_flight."""
+    """The production client: the credentials the driver chose, botocore retries off, pool = max_in_flight."""
     return runtime_client(
         endpoint_url=settings.endpoint_url,
         region=settings.region,
         max_pool_connections=settings.max_in_flight,
         connect_timeout_s=settings.connect_timeout_s,
         read_timeout_s=settings.read_timeout_s,
+        placeholder_credentials=settings.placeholder_credentials,
     )
 
 
-def control_client(*, endpoint_url: str | None, region: str) -> Any:
+def control_client(*, endpoint_url: str | None, region: str, placeholder_credentials: bool | None = None) -> Any:
     """A ``sagemaker`` control-plane client (feature group registration), botocore retries on."""
     config = Config(retries={"total_max_attempts": 5, "mode": "standard"})
-    return boto3.session.Session().client(CONTROL_SERVICE, region_name=region, endpoint_url=endpoint_url, config=config)
+    session = _session(endpoint_url, placeholder_credentials)
+    return session.client(CONTROL_SERVICE, region_name=region, endpoint_url=endpoint_url, config=config)
 
 
 def record_as_dict(record: list[dict[str, Any]]) -> dict[str, str]:

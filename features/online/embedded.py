@@ -3,7 +3,9 @@
 Local development should not need a server started by hand: with ``online_store.embedded_db``
 set (``conf/local.yaml``) and no ``endpoint_url``, each command starts the local Feature Store
 runtime in-process on that SQLite file for its own duration. The records persist in the file,
-so ``get-record`` after ``make run`` sees what the run pushed.
+so ``get-record`` after ``make run`` sees what the run pushed. It needs no AWS credentials: the
+clients of its loopback endpoint sign with placeholder keys when the default chain has none
+(``features.online.client``); nothing here touches the environment.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-import boto3
 
 from features.config import ConfigError, OnlineStoreConf
 
@@ -28,7 +28,6 @@ def online_endpoint(conf: OnlineStoreConf) -> Iterator[str | None]:
         yield conf.endpoint_url
         return
     assert conf.embedded_db is not None
-    ensure_local_credentials()
     os.makedirs(os.path.dirname(os.path.abspath(conf.embedded_db)), exist_ok=True)
     check_runtime_installed(conf)
     from featurestore_local import LocalFeatureStore  # a developer tool, absent from job artifacts
@@ -45,21 +44,3 @@ def check_runtime_installed(conf: OnlineStoreConf) -> None:
             "online_store.embedded_db needs the local Feature Store runtime, which is not installed: "
             "pip install -e featurestore-local (make setup does), or set online_store.endpoint_url"
         )
-
-
-def prepare_local_credentials(conf: OnlineStoreConf) -> None:
-    """Call before the Spark JVM starts: its local Python workers inherit the environment then."""
-    if conf.runs_embedded:
-        ensure_local_credentials()
-
-
-def ensure_local_credentials() -> None:
-    """boto3 signs every request; the local runtime ignores signatures, but boto3 needs *some* keys.
-
-    Only when the default chain finds none are placeholder keys put in this process's environment
-    (which Spark's local Python workers inherit). Real credentials are never replaced.
-    """
-    if boto3.Session().get_credentials() is None:
-        os.environ["AWS_ACCESS_KEY_ID"] = "local-runtime"
-        os.environ["AWS_SECRET_ACCESS_KEY"] = "local-runtime"
-        log.info("no AWS credentials found; using placeholder keys for the embedded local runtime")

@@ -7,8 +7,10 @@ pulled in through this module. What the settings do is described in docs/online-
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 
 from features.online.records import Record
 
@@ -16,6 +18,23 @@ if TYPE_CHECKING:
     from features.config import OnlineStoreConf
 
 WriteApi = Literal["put_record", "batch_write_record"]
+
+
+def is_loopback_endpoint(endpoint_url: str | None) -> bool:
+    """Whether ``endpoint_url`` names this machine: ``localhost``, 127.0.0.0/8 or ``::1``.
+
+    Decided from the URL's text, never by resolving a name, so no DNS answer can make a remote
+    host count as local. None (AWS itself) is not loopback.
+    """
+    host = urlsplit(endpoint_url).hostname if endpoint_url else None
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,6 +47,12 @@ class PushSettings:
     partition per executor core (see docs/online-store.md). ``dead_letter_root`` is a local
     directory (local mode) or ``s3://bucket/prefix`` (a cluster). Up to ``dead_letter_tolerance``
     dead letters do not fail the push.
+
+    ``placeholder_credentials`` makes every client sign with placeholder keys instead of boto3's
+    default chain. The driver sets it (:func:`features.online.client.placeholder_credentials_needed`)
+    only for a loopback endpoint, the local runtime, when the chain has no credentials; it travels
+    with the task because executors are other processes (on a cluster, other machines) whose
+    environment the driver cannot change. It is refused for any other endpoint.
     """
 
     endpoint_url: str | None = None
@@ -42,6 +67,7 @@ class PushSettings:
     dead_letter_tolerance: int = 0
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 10.0
+    placeholder_credentials: bool = False
 
     def __post_init__(self) -> None:
         if self.write_api not in ("put_record", "batch_write_record"):
@@ -61,19 +87,28 @@ class PushSettings:
             raise ValueError("connect_timeout_s and read_timeout_s must be positive")
         if not self.dead_letter_root:
             raise ValueError("dead_letter_root is required (a local directory or s3://bucket/prefix)")
+        if self.placeholder_credentials and not is_loopback_endpoint(self.endpoint_url):
+            raise ValueError(
+                "placeholder_credentials is only for a loopback endpoint (the local runtime), "
+                f"not {self.endpoint_url or 'AWS'}: AWS credentials come from boto3's default chain"
+            )
 
     @classmethod
-    def from_conf(cls, online: OnlineStoreConf, endpoint_url: str | None) -> PushSettings:
-        """The settings of the conf's ``online_store`` section.
+    def from_conf(
+        cls, online: OnlineStoreConf, endpoint_url: str | None, *, write_api: WriteApi, placeholder_credentials: bool
+    ) -> PushSettings:
+        """The settings of the conf's ``online_store`` section, with what the driver decided.
 
-        ``endpoint_url`` is passed separately because it is the endpoint actually in use, which
-        may be the embedded local runtime's rather than ``online.endpoint_url``. The timeouts keep
-        their defaults (the conf has no keys for them).
+        ``endpoint_url`` is the endpoint actually in use (it may be the embedded local runtime's
+        rather than ``online.endpoint_url``); ``write_api`` the one this botocore can call
+        (:func:`features.online.client.usable_write_api`); ``placeholder_credentials`` see the
+        class. The timeouts keep their defaults (the conf has no keys for them).
         """
         return cls(
             endpoint_url=endpoint_url,
             region=online.region,
-            write_api=online.write_api,
+            write_api=write_api,
+            placeholder_credentials=placeholder_credentials,
             max_in_flight=online.max_in_flight,
             max_attempts=online.max_attempts,
             base_backoff_ms=online.base_backoff_ms,

@@ -1,9 +1,9 @@
 """The online push end to end: Spark foreachPartition -> boto3 -> the local Feature Store runtime.
 
 Every test starts its own LocalFeatureStore on a temporary SQLite file (port 0) and stops it.
-The executors get test credentials through the client factory (the production factory, called
-after putting them in the worker's environment: the default AWS chain reads them from there),
-because the shared Spark session's workers do not inherit this process's later environment.
+The executors build the production client (``default_client_factory``) with the placeholder keys
+the settings carry for a loopback endpoint, exactly as a run without AWS credentials does; the
+driver's own clients decide the same rule themselves.
 """
 
 from __future__ import annotations
@@ -55,16 +55,6 @@ def make_group(name: str = "push_test", *extra: Derived) -> FeatureGroup:
 GROUP = make_group()
 
 
-@dataclass(frozen=True)
-class LocalCredentials:
-    """Client factory: test credentials in the executor's environment, then the production factory."""
-
-    def __call__(self, settings: PushSettings) -> Any:
-        os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
-        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
-        return default_client_factory(settings)
-
-
 class _DiesMidPartition:
     """Wraps a client; the first attempt of every task kills its Python worker after ``calls`` calls."""
 
@@ -93,13 +83,7 @@ class DieAfter:
     calls: int
 
     def __call__(self, settings: PushSettings) -> Any:
-        return _DiesMidPartition(LocalCredentials()(settings), self.calls)
-
-
-@pytest.fixture(autouse=True)
-def driver_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+        return _DiesMidPartition(default_client_factory(settings), self.calls)
 
 
 @pytest.fixture
@@ -122,6 +106,7 @@ def settings_for(store: LocalFeatureStore, tmp_path: Path, **overrides: Any) -> 
         "base_backoff_ms": 2,
         "max_backoff_ms": 50,
         "max_in_flight": 8,
+        "placeholder_credentials": True,
         **overrides,
     }
     return PushSettings(**values)
@@ -130,7 +115,7 @@ def settings_for(store: LocalFeatureStore, tmp_path: Path, **overrides: Any) -> 
 def push(
     df: DataFrame, store: LocalFeatureStore, tmp_path: Path, *, group: FeatureGroup = GROUP, **kw: Any
 ) -> PushResult:
-    factory = kw.pop("client_factory", LocalCredentials())
+    factory = kw.pop("client_factory", default_client_factory)
     run_id = kw.pop("run_id", "run-1")
     return push_snapshot(
         df, group=group, settings=settings_for(store, tmp_path, **kw), run_id=run_id, client_factory=factory
@@ -314,9 +299,7 @@ def test_replay_after_the_fix_writes_the_records_and_is_idempotent(
     results = []
     states = []
     for _ in range(2):
-        results.append(
-            replay_dead_letters(first.dead_letter_path, settings=settings, client_factory=LocalCredentials())
-        )
+        results.append(replay_dead_letters(first.dead_letter_path, settings=settings))
         states.append(online())
 
     for result in results:

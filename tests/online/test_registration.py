@@ -21,12 +21,6 @@ from features.registry import all_groups
 ORDERS = all_groups()["customer_orders"]
 
 
-@pytest.fixture(autouse=True)
-def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[LocalFeatureStore]:
     with LocalFeatureStore(db_path=tmp_path / "fs.sqlite", port=0) as server:

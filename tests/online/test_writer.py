@@ -245,14 +245,13 @@ def test_retry_budget_is_bounded(tmp_path: Path) -> None:
     assert counts.reasons == {"RetriesExhausted(ThrottlingException)": 1}
 
 
-def test_replay_stops_when_the_endpoint_is_unreachable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+def test_replay_stops_when_the_endpoint_is_unreachable(tmp_path: Path) -> None:
     source = tmp_path / "dl" / "g" / "run" / "part-00000.jsonl"
     source.parent.mkdir(parents=True)
     source.write_text(json.dumps({"group": "g", "record": items("a")[0].record, "reason": "x", "attempts": 1}) + "\n")
     settings = PushSettings(
         endpoint_url="http://127.0.0.1:9",  # discard port: nothing listens
+        placeholder_credentials=True,
         dead_letter_root=str(tmp_path / "out"),
         max_attempts=2,
         base_backoff_ms=1,
@@ -265,9 +264,7 @@ def test_replay_stops_when_the_endpoint_is_unreachable(tmp_path: Path, monkeypat
     assert not (tmp_path / "out").exists()
 
 
-def test_replay_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+def test_replay_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run_dir = tmp_path / "dl" / "customer_profile" / "run-7"
     run_dir.mkdir(parents=True)
     good = {"customer_id": "C1", "event_time": "2026-10-31T00:00:00Z", "age": "30"}

@@ -3,9 +3,12 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3.11
+# One venv per platform line (docs/platforms.md): `make setup-spark35` is `make setup` with these two
+# set to the EMR 7.x pins.
 VENV := .venv
+CONSTRAINTS := constraints.txt
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat setup.py featurestore-local/setup.py constraints.txt | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat setup.py featurestore-local/setup.py $(CONSTRAINTS) | cksum | cut -d' ' -f1)
 AS_OF ?= 2026-10-31T00:00:00Z
 CONF ?= conf/local.yaml
 
@@ -18,27 +21,27 @@ export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
 # Local Spark binds to loopback only.
 export SPARK_LOCAL_IP ?= 127.0.0.1
 
-.PHONY: help setup services run sample test lint typecheck bench clean
+.PHONY: help setup setup-spark35 services run sample test test-spark35 lint typecheck bench clean
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(STAMP): setup.py featurestore-local/setup.py constraints.txt
+$(STAMP): setup.py featurestore-local/setup.py $(CONSTRAINTS)
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11" >&2; exit 1; }
 	@test -x "$$JAVA_HOME/bin/java" || command -v java >/dev/null || { echo "error: Java 17 not found; install openjdk-17-jre-headless" >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,dev]" -e featurestore-local
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[test,dev]" -e featurestore-local
 	rm -f $(VENV)/.installed-* && touch $@
 
 setup: $(STAMP) ## create .venv: the project with pinned dependencies, test/dev tools, the local Feature Store runtime
 
-services: ## install the PostgreSQL and MariaDB servers the JDBC tests start (Debian; needs root)
-	@if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && [ -x /usr/sbin/mariadbd ]; then \
-		echo "postgresql and mariadb servers already installed"; \
+services: ## install what the tests start or run: PostgreSQL, MariaDB, shellcheck (Debian; needs root)
+	@if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && [ -x /usr/sbin/mariadbd ] && command -v shellcheck >/dev/null; then \
+		echo "postgresql, mariadb and shellcheck already installed"; \
 	else \
 		set -e; apt-get update -qq; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql mariadb-server >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql mariadb-server shellcheck >/dev/null; \
 		service postgresql stop >/dev/null 2>&1 || true; service mariadb stop >/dev/null 2>&1 || true; \
 	fi
 
@@ -52,6 +55,15 @@ run: sample ## run the whole pipeline on the sample data (all groups, fixed as-o
 test: $(STAMP) ## run the test suite
 	$(BIN)/pytest
 
+# The EMR 7.x line (Spark 3.5.6, Delta 3.3.2) in its own venv; the same suite must pass on both.
+SPARK35 := VENV=.venv-spark35 CONSTRAINTS=constraints-spark35.txt
+
+setup-spark35: ## create .venv-spark35: as `make setup`, pinned to EMR 7.x (Spark 3.5.6, Delta 3.3.2)
+	$(MAKE) --no-print-directory setup $(SPARK35)
+
+test-spark35: ## run the test suite on Spark 3.5.6 / Delta 3.3.2 (in .venv-spark35)
+	$(MAKE) --no-print-directory test $(SPARK35)
+
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check features featurestore-local jobs tests bench
 	$(BIN)/ruff format --check features featurestore-local jobs tests bench
@@ -61,6 +73,14 @@ bench: $(STAMP) ## run the benchmarks (~20 min; generates 1M and 10M events) -> 
 	$(BIN)/python bench/run_bench.py
 	$(BIN)/python bench/push_bench.py
 	$(BIN)/python bench/validate_bench.py
+
+# The artifacts EMR and EMR Serverless run (docs/packaging.md); the archive holds $(CONSTRAINTS)'s pins:
+# `make package VENV=.venv-spark35 CONSTRAINTS=constraints-spark35.txt DIST=dist-emr7` builds EMR 7.x's.
+.PHONY: package
+DIST ?= dist
+
+package: $(STAMP) ## build dist/: wheel, EMR Serverless venv archive, --py-files zip, jobs, manifest.json (~2 min)
+	$(BIN)/python bootstrap/package.py build --dist $(DIST) --python $(PYTHON) --constraints $(CONSTRAINTS)
 
 clean: ## remove generated data, outputs and caches (keeps .venv)
 	rm -rf data out bench/data .pytest_cache .mypy_cache .ruff_cache spark-warehouse metastore_db derby.log

@@ -1,7 +1,9 @@
 """Packaging for the feature pipeline: the ``features`` library, its jobs and console commands.
 
-Runtime versions are pinned to the EMR 8 / EMR Serverless 8 platform (Spark 4.0, Delta 4.0,
-Python 3.11); ``constraints.txt`` pins the whole tree for reproducible installs (``make setup``).
+The ranges below admit both supported platforms (docs/platforms.md): the primary EMR 8 / EMR
+Serverless 8 line (Spark 4.0.2, Delta 4.0.0) and the EMR 7.x line (Spark 3.5.6, Delta 3.3.2). The
+exact versions per platform live in the constraints files, not here, so one wheel installs on
+both: ``constraints.txt`` (``make setup``) and ``constraints-spark35.txt`` (``make setup-spark35``).
 """
 
 from pathlib import Path
@@ -18,16 +20,16 @@ setup(
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["features", "features.*"]),
     install_requires=[
-        "pyspark==4.0.2",
-        "delta-spark==4.0.0",
+        "pyspark>=3.5.6,<4.1",
+        "delta-spark>=3.3.2,<4.1",
         "great-expectations==1.24.1",
         "boto3>=1.40,<2",
         "pyyaml>=6,<7",
         "pydantic>=2.6,<3",
     ],
     extras_require={
-        "test": ["pytest>=8", "chispa==0.12.0", "duckdb>=1.1", "moto[server]>=5.2"],
-        "dev": ["ruff", "mypy", "types-PyYAML"],
+        "test": ["pytest>=8", "chispa==0.12.0", "duckdb>=1.1", "moto[server]>=5.2", "cfn-lint>=1.58"],
+        "dev": ["ruff", "mypy", "types-PyYAML", "venv-pack==0.2.0"],
     },
     entry_points={
         "console_scripts": [

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from features.cli.errors import UsageError
 from features.config import ConfigError, PipelineConf, load_conf
-from features.definitions import DefinitionError, FeatureGroup
+from features.definitions import DefinitionError, FeatureGroup, Window
 from features.online.embedded import check_runtime_installed
 
 
@@ -80,15 +81,69 @@ def setup_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def parse_as_of(text: str) -> datetime:
-    """``2026-10-31T00:00:00Z`` (or with an offset) -> an aware UTC datetime; zone required."""
+#: What ``--as-of`` accepts; commands reuse it as their help text (docs/deploy.md#the-snapshot-time).
+AS_OF_HELP = (
+    "snapshot time T; windows cover [T - w, T): ISO-8601 with a zone (2026-10-31T00:00:00Z), 'now', "
+    "or 'floor(TIME, UNIT)' with TIME an ISO time or now and UNIT dividing a day (1h, 6h, 1d), e.g. "
+    "'floor(now, 1d)' = the last UTC midnight"
+)
+
+_FLOOR = re.compile(r"^floor\(\s*(?P<time>[^,()]+?)\s*,\s*(?P<unit>[^,()]+?)\s*\)$", re.IGNORECASE)
+_DAY = 86_400
+
+
+def parse_as_of(text: str, *, clock: Callable[[], datetime] = lambda: datetime.now(tz=UTC)) -> datetime:
+    """``--as-of`` -> an aware UTC datetime with whole seconds.
+
+    Besides a plain ISO time (zone required), ``now`` reads ``clock`` and ``floor(TIME, UNIT)``
+    rounds TIME down to a multiple of UNIT counted from UTC midnight, so a scheduler can pass its
+    own fire time (EventBridge Scheduler's ``<aws.scheduler.scheduled-time>``) and the job
+    snapshots the last complete day: ``floor(2026-10-31T00:17:03Z, 1d)`` is 2026-10-31T00:00:00Z.
+    """
+    spelled = text.strip()
+    floor = _FLOOR.match(spelled)
+    if floor is None:
+        value = _instant(text, spelled, clock)
+        if value.microsecond:
+            raise UsageError(
+                f"--as-of {text!r}: snapshot times have whole seconds (event times are written to the second); "
+                f"use e.g. 'floor({spelled}, 1h)'"
+            )
+        return value
+    unit = floor_unit(floor["unit"], f"--as-of {text!r}")
+    value = _instant(text, floor["time"], clock)
+    midnight = value.replace(hour=0, minute=0, second=0, microsecond=0)
+    elapsed = int((value - midnight).total_seconds())
+    return midnight + timedelta(seconds=elapsed - elapsed % unit)
+
+
+def floor_unit(unit: str, where: str) -> int:
+    """The seconds of a ``floor(TIME, UNIT)`` unit; it must divide a day, so floors fall on the same
+    times every day."""
     try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        seconds = Window.parse(unit, where).seconds
+    except DefinitionError:
+        raise UsageError(f"{where}: floor unit {unit!r} is not a duration; use e.g. 1h or 1d") from None
+    if _DAY % seconds:
+        raise UsageError(f"{where}: floor unit {unit} does not divide a day; use e.g. 1h, 6h or 1d")
+    return seconds
+
+
+def _instant(text: str, spelled: str, clock: Callable[[], datetime]) -> datetime:
+    """One ISO-8601 time with a zone, or ``now``, as aware UTC (sub-second digits kept)."""
+    if spelled.lower() == "now":
+        return clock().astimezone(UTC).replace(microsecond=0)
+    if spelled.startswith("<aws.scheduler."):
+        raise UsageError(
+            f"--as-of {text!r}: {spelled} is filled in only by EventBridge Scheduler; "
+            "pass a time, e.g. 2026-10-31T00:00:00Z"
+        )
+    try:
+        value = datetime.fromisoformat(spelled.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise UsageError(f"--as-of {text!r} is not an ISO-8601 time; use e.g. 2026-10-31T00:00:00Z") from None
+        raise UsageError(
+            f"--as-of {text!r} is not an ISO-8601 time, 'now' or 'floor(TIME, UNIT)'; use e.g. 2026-10-31T00:00:00Z"
+        ) from None
     if value.tzinfo is None:
         raise UsageError(f"--as-of {text!r} has no time zone; add Z for UTC, e.g. 2026-10-31T00:00:00Z")
-    value = value.astimezone(UTC)
-    if value.microsecond:
-        raise UsageError(f"--as-of {text!r}: snapshot times have whole seconds (event times are written to the second)")
-    return value
+    return value.astimezone(UTC)

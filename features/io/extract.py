@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -47,8 +47,8 @@ CorruptFilePolicy = Literal["fail", "quarantine"]
 #: How far past the end of its ``dt`` day an event's own time may lie (producer clock skew)
 #: before it is quarantined as being in the future.
 DEFAULT_FUTURE_TOLERANCE = timedelta(hours=1)
-#: Each unreadable file costs one failed Spark job to find; past this many the input is treated
-#: as broken as a whole rather than skipped file by file.
+#: Each unreadable file costs one failed Spark job to find (on Spark 3.5 also its halvings); past
+#: this many the input is treated as broken as a whole rather than skipped file by file.
 MAX_CORRUPT_FILES = 20
 
 _FAILED_FILE = re.compile(r"Encountered error while reading file (\S+?)\.?(?:\s|$)")
@@ -131,18 +131,21 @@ def read_event_log(
                 _give_up_on(source, path, error, on_corrupt_file, unreadable)
             else:
                 schemas[path] = schema
+
+    def read(paths: list[str]) -> DataFrame:
+        if conf.format == "json":
+            return _read_json(spark, source, paths)
+        return _read_parquet(spark, source, {f: schemas[f] for f in paths})
+
     while True:
         readable = [f for f in files if f not in unreadable]
-        if conf.format == "json":
-            raw = _read_json(spark, source, readable)
-        else:
-            raw = _read_parquet(spark, source, {f: schemas[f] for f in readable})
+        raw = read(readable)
         if unreadable:
             raw = raw.unionByName(_unreadable_rows(spark, source, unreadable))
         try:
             return classify(spark, source, raw, chosen, future_tolerance=future_tolerance)
         except (Py4JJavaError, PySparkException) as exc:
-            failed = _failed_file(exc, readable)
+            failed = _failed_file(exc, readable) or _unnamed_failed_file(spark, read, readable)
             if failed is None:
                 raise
             _give_up_on(source, failed, root_cause(exc), on_corrupt_file, unreadable)
@@ -302,6 +305,31 @@ def _failed_file(exc: BaseException, candidates: list[str]) -> str | None:
         return None
     wanted = _comparable(match.group(1))
     return next((c for c in candidates if _comparable(c) == wanted), None)
+
+
+def _unnamed_failed_file(spark: SparkSession, read: Callable[[list[str]], DataFrame], files: list[str]) -> str | None:
+    """On Spark 3.5, the file of ``files`` that ``read`` cannot read, found by halving; else None.
+
+    Spark 4 names the file in every read error. Spark 3.5 names it only when the file fails on
+    its first record, not when, e.g., a gzip stream ends early further on (docs/platforms.md), so
+    the failed file is looked for by reading halves: 1 + log2(len(files)) read-only jobs, and
+    only when a run has already failed. None if every file reads (the failure was elsewhere).
+    """
+    if int(spark.version.split(".")[0]) >= 4 or _reads(read, files):
+        return None
+    while len(files) > 1:
+        half = len(files) // 2
+        files = files[:half] if not _reads(read, files[:half]) else files[half:]
+    return files[0]
+
+
+def _reads(read: Callable[[list[str]], DataFrame], files: list[str]) -> bool:
+    """Whether every row and column of ``files`` can be read (the ``noop`` sink writes nothing)."""
+    try:
+        read(files).write.format("noop").mode("overwrite").save()
+    except (Py4JJavaError, PySparkException):
+        return False
+    return True
 
 
 def _comparable(path: str) -> str:

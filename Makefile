@@ -15,9 +15,9 @@ CONF ?= conf/local.yaml
 # Spark 4.0 needs Java 17; prefer the system JDK 17 when JAVA_HOME is not set.
 JAVA17 := $(firstword $(wildcard /usr/lib/jvm/java-17-openjdk-amd64 /usr/lib/jvm/temurin-17-jdk-amd64))
 export JAVA_HOME ?= $(JAVA17)
-# spark-submit and the local pyspark workers must use the project's interpreter.
-export PYSPARK_PYTHON := $(abspath $(BIN)/python)
-export PYSPARK_DRIVER_PYTHON := $(abspath $(BIN)/python)
+# No PYSPARK_PYTHON here: under a local master the session starts its workers on the driver's own
+# interpreter (features/session.py), so `make run` and `make test` exercise what a new user's shell
+# does (tests/test_readme.py runs the README's commands with no PYSPARK_* set).
 # Local Spark binds to loopback only.
 export SPARK_LOCAL_IP ?= 127.0.0.1
 
@@ -65,9 +65,9 @@ test-spark35: ## run the test suite on Spark 3.5.6 / Delta 3.3.2 (in .venv-spark
 	$(MAKE) --no-print-directory test $(SPARK35)
 
 lint: $(STAMP) ## ruff and mypy
-	$(BIN)/ruff check features featurestore-local jobs tests bench
-	$(BIN)/ruff format --check features featurestore-local jobs tests bench
-	$(BIN)/mypy features featurestore-local/featurestore_local jobs
+	$(BIN)/ruff check features featurestore-local jobs tests bench bootstrap
+	$(BIN)/ruff format --check features featurestore-local jobs tests bench bootstrap
+	$(BIN)/mypy features featurestore-local/featurestore_local jobs bootstrap/package.py
 
 bench: $(STAMP) ## run the benchmarks (~20 min; generates 1M and 10M events) -> bench/*RESULTS.md
 	$(BIN)/python bench/run_bench.py

@@ -84,13 +84,23 @@ def new_user(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return env
 
 
+def this_venv(word: str) -> str:
+    """``word`` with the README's ``.venv/`` read as the venv running the suite.
+
+    ``make test-spark35`` runs the suite from ``.venv-spark35``: its README tests must run that
+    venv's commands (Spark 3.5), not the Spark 4.0 ``.venv`` the README names.
+    """
+    return str(VENV_BIN.parent / word.removeprefix(".venv/")) if word.startswith(".venv/") else word
+
+
 def run(words: list[str], env: dict[str, str], extra: list[str]) -> subprocess.CompletedProcess[str]:
     """Run a README command from the repository root, as the README does, with ``extra`` arguments."""
     assigned = {}
     while "=" in words[0] and not words[0].startswith(("-", ".", "/")):
         name, _, value = words[0].partition("=")
-        assigned[name] = value
+        assigned[name] = this_venv(value)
         words = words[1:]
+    words = [this_venv(word) for word in words]
     assert not any(name.startswith("AWS_") for name in assigned)
     done = subprocess.run(
         [*words, *extra],

@@ -39,14 +39,12 @@ def add_conf_arguments(parser: argparse.ArgumentParser, *, required: bool = True
         default=None,
         help=help or "environment configuration, e.g. conf/local.yaml",
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a configuration key, e.g. --set offline_store.root=/tmp/out (repeatable)",
-    )
+    add_set_argument(parser, "override a configuration key, e.g. --set offline_store.root=/tmp/out (repeatable)")
+
+
+def add_set_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """Repeatable ``--set KEY=VALUE`` conf overrides, collected in ``args.overrides``."""
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=help)
 
 
 def add_group_argument(parser: argparse.ArgumentParser) -> None:

@@ -13,7 +13,15 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from features.cli.base import Command, add_conf_arguments, add_group_argument, load, parse_as_of, setup_logging
+from features.cli.base import (
+    AS_OF_HELP,
+    Command,
+    add_conf_arguments,
+    add_group_argument,
+    load,
+    parse_as_of,
+    setup_logging,
+)
 from features.cli.errors import EXIT_FAILED, EXIT_OK, UsageError, usage
 from features.config import PipelineConf
 from features.definitions import FeatureGroup
@@ -27,7 +35,7 @@ EXAMPLE = "example: build-features --conf conf/local.yaml --group customer_order
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_conf_arguments(parser)
     add_group_argument(parser)
-    parser.add_argument("--as-of", required=True, help="snapshot time T, ISO-8601 with zone; windows cover [T - w, T)")
+    parser.add_argument("--as-of", required=True, help=AS_OF_HELP)
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from features.cli.base import AS_OF_HELP, Command, floor_unit, parse_as_of, setup_logging
+from features.cli.base import AS_OF_HELP, Command, add_set_argument, floor_unit, parse_as_of, setup_logging
 from features.cli.errors import EXIT_OK, EXIT_USAGE, UsageError, fail
 from features.deploy.artifacts import BOOTSTRAP, Artifacts, DeployError, DeployFailedError, S3Uri, plan_upload
 from features.deploy.aws import aws_error, client, read_record, upload, wait_until
@@ -315,14 +315,7 @@ def _job_arguments(parser: argparse.ArgumentParser, *, conf: str, as_of: bool = 
         help="a variable the conf reads, set on the driver, e.g. --env FEATURES_BUCKET=my-features (repeatable; "
         "never a credential)",
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a conf override passed to the job, e.g. --set spark.shuffle_partitions=800 (repeatable)",
-    )
+    add_set_argument(parser, "a conf override passed to the job, e.g. --set spark.shuffle_partitions=800 (repeatable)")
 
 
 def _wait_arguments(parser: argparse.ArgumentParser, until: str) -> None:

@@ -2,16 +2,22 @@
 
 The stages run in a fixed order (docs/architecture.md): plan one read window per source, extract
 each source once, compute every group, validate every group (writing nothing), write the
-evidence (quarantine, validation reports), then publish (offline, then online). Each stage
-returns values; :func:`build_features` assembles the run's reports from them. A blocking
-validation result stops the run before anything is published.
+evidence (quarantine, validation reports: under this run's id, so no run replaces another's),
+then publish: every group offline, then every group online. Each stage returns values;
+:func:`build_features` assembles the run's reports from them and checkpoints them after each.
+
+What a failure leaves (docs/reliability.md): a blocking validation result stops the run before
+anything is published. Once publishing starts, one group's failure does not stop the others: each
+validated group is written offline, each group written offline is pushed, what cannot be pushed is
+dead-lettered, and the run then fails naming every group that is not published.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from contextlib import nullcontext
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -22,10 +28,11 @@ from pyspark.sql import functions as F
 from features.config import PipelineConf, SourceConf
 from features.constants import QUARANTINE_REASON
 from features.definitions import FeatureGroup, Source
+from features.errors import one_line
 from features.io import fs
 from features.io.extract import Extracted, read_event_log, read_table
 from features.io.jdbc import read_jdbc_table
-from features.load.offline import OfflineWrite, snapshot_before, snapshot_tag, write_snapshot
+from features.load.offline import OfflineWrite, newest_snapshot_time, snapshot_before, snapshot_tag, write_snapshot
 from features.online.client import control_client, placeholder_credentials_needed, usable_write_api
 from features.online.embedded import online_endpoint
 from features.online.push import push_snapshot
@@ -43,8 +50,16 @@ log = logging.getLogger(__name__)
 SAMPLES_PER_REASON, SAMPLE_WIDTH = 3, 120
 
 
+#: The file naming the latest run whose snapshot reached the offline store, per source and T.
+LATEST_EVIDENCE = "_LATEST.json"
+
+
 class ValidationFailedError(RuntimeError):
     """A strict validation gate (or a drift / freshness check set to fail) blocked the run."""
+
+
+class PublishIncompleteError(RuntimeError):
+    """Publishing went through every group, and some are not published (GroupReport.status says how far)."""
 
 
 class RunFailedError(RuntimeError):
@@ -89,6 +104,12 @@ class BuildResult:
     sources: dict[str, SourceReport] = field(default_factory=dict)
     groups: dict[str, GroupReport] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: Called after every stage with this result (the job rewrites the run report with it).
+    on_progress: Callable[[BuildResult], None] | None = field(default=None, repr=False, compare=False)
+
+    def checkpoint(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self)
 
 
 def read_start(group: FeatureGroup, as_of: datetime, lookback: timedelta) -> datetime | None:
@@ -111,14 +132,21 @@ def plan_reads(conf: PipelineConf, groups: list[FeatureGroup], as_of: datetime) 
 
 
 def build_features(
-    spark: SparkSession, conf: PipelineConf, groups: list[FeatureGroup], as_of: datetime, *, run_id: str
+    spark: SparkSession,
+    conf: PipelineConf,
+    groups: list[FeatureGroup],
+    as_of: datetime,
+    *,
+    run_id: str,
+    on_progress: Callable[[BuildResult], None] | None = None,
 ) -> BuildResult:
     """Build ``groups`` at ``as_of``, validate them, write the evidence, then publish them.
 
     Raises :class:`RunFailedError` (with what was done so far) when any stage fails; a blocking
     validation result anywhere fails the run with nothing published offline or online.
+    ``on_progress`` is called with the result so far after every stage.
     """
-    result = BuildResult()
+    result = BuildResult(on_progress=on_progress)
     extracts: dict[str, Extract] = {}
     computed: list[Computed] = []
     write_api: WriteApi = conf.online_store.write_api
@@ -128,12 +156,17 @@ def build_features(
             log.warning(warning)
             result.warnings.append(warning)
     try:
-        for name, plan in plan_reads(conf, groups, as_of).items():
-            extracts[name] = extract(spark, conf, plan)
-            result.sources[name] = source_report(extracts[name], written=False)
         for group in groups:
-            report = GroupReport(group=group.name, source=group.source.name, features=len(group.features))
-            result.groups[group.name] = report
+            result.groups[group.name] = GroupReport(
+                group=group.name, source=group.source.name, features=len(group.features)
+            )
+        result.checkpoint()
+        for name, plan in plan_reads(conf, groups, as_of).items():
+            extracts[name] = extract(spark, conf, plan, run_id)
+            result.sources[name] = source_report(extracts[name], written=False)
+            result.checkpoint()
+        for group in groups:
+            report = result.groups[group.name]
             with report.timed("transform"):
                 computed.append(compute(group, extracts[group.source.name].data, as_of, conf.snapshot.dropout_lookback))
             report.entities = computed[-1].entities
@@ -148,12 +181,19 @@ def build_features(
                 # Set now so a failed run still reports the verdict; set again once its report is written.
                 report.validation = {**verdict.to_dict(), "reason": verdict.summary()}
         write_evidence(spark, extracts, checked, result)
-        blocked = [r for r in checked.values() if r.blocking]
+        blocked = [name for name, r in checked.items() if r.blocking]
         if blocked:
+            for name in result.groups:
+                result.groups[name].status = "blocked"
+                result.groups[name].error = checked[name].summary() if name in blocked else "another group is blocked"
             raise ValidationFailedError(
-                "validation failed, nothing written: " + "; ".join(r.summary() for r in blocked)
+                "validation failed, nothing written: " + "; ".join(checked[name].summary() for name in blocked)
             )
-        publish(spark, conf, computed, as_of, run_id, result, write_api=write_api)
+        result.checkpoint()
+        try:
+            publish(spark, conf, computed, as_of, run_id, result, write_api=write_api)
+        finally:  # also when some group is not published: the others' snapshots are in the store
+            mark_latest_evidence(spark, extracts, result, run_id)
     except Exception as exc:
         raise RunFailedError(result) from exc
     finally:
@@ -164,13 +204,20 @@ def build_features(
     return result
 
 
-def extract(spark: SparkSession, conf: PipelineConf, plan: ReadPlan) -> Extract:
+def extract(spark: SparkSession, conf: PipelineConf, plan: ReadPlan, run_id: str) -> Extract:
     """Read one source for ``plan``: a live JDBC table, an event log by ``dt`` day, or a table extract."""
     source = plan.source
     sconf: SourceConf = conf.source(source.name)
     began = time.perf_counter()
     if sconf.jdbc is not None:
-        data = read_jdbc_table(spark, sconf.jdbc, source, start=plan.start, end=plan.end)
+        data = read_jdbc_table(
+            spark,
+            sconf.jdbc,
+            source,
+            start=plan.start,
+            end=plan.end,
+            on_conflicting_duplicate=sconf.on_conflicting_duplicate,
+        )
     elif sconf.partitioning == "dt":
         data = read_event_log(
             spark,
@@ -180,11 +227,17 @@ def extract(spark: SparkSession, conf: PipelineConf, plan: ReadPlan) -> Extract:
             end=plan.end,
             future_tolerance=sconf.future_tolerance,
             on_corrupt_file=sconf.on_corrupt_file,
+            on_conflicting_duplicate=sconf.on_conflicting_duplicate,
         )
     else:
-        data = read_table(spark, sconf, source)
-    path = f"{conf.quarantine.root.rstrip('/')}/{source.name}/as_of={snapshot_tag(plan.end)}"
+        data = read_table(spark, sconf, source, on_conflicting_duplicate=sconf.on_conflicting_duplicate)
+    path = f"{quarantine_dir(conf, source.name, plan.end)}/run={run_id}"
     return Extract(data=data, quarantine_path=path, seconds=round(time.perf_counter() - began, 3))
+
+
+def quarantine_dir(conf: PipelineConf, source: str, as_of: datetime) -> str:
+    """Where the quarantines of ``source`` at ``as_of`` go: one ``run=<run_id>`` directory per run."""
+    return f"{conf.quarantine.root.rstrip('/')}/{source}/as_of={snapshot_tag(as_of)}"
 
 
 def compute(group: FeatureGroup, data: Extracted, as_of: datetime, lookback: timedelta) -> Computed:
@@ -230,12 +283,28 @@ def write_evidence(
 
 
 def write_quarantine(spark: SparkSession, ex: Extract) -> None:
-    """Replace the quarantine of this source and snapshot (removing it when nothing was quarantined)."""
+    """Write this run's quarantine of one source (nothing when nothing was quarantined).
+
+    Every run has its own directory, so a rerun that fails validation keeps the evidence behind
+    the snapshot still in the stores; :func:`mark_latest_evidence` names the one that is.
+    """
     if ex.data.quarantined_rows:
         ex.data.quarantined.write.mode("overwrite").json(ex.quarantine_path)
         log.warning("%s: %d rows quarantined -> %s", ex.data.source, ex.data.quarantined_rows, ex.quarantine_path)
-    else:
-        fs.delete(spark, ex.quarantine_path)
+
+
+def mark_latest_evidence(spark: SparkSession, extracts: dict[str, Extract], result: BuildResult, run_id: str) -> None:
+    """Point ``<quarantine.root>/<source>/as_of=<T>/_LATEST.json`` at this run's quarantine, for every
+    source one of whose groups this run wrote offline: the evidence behind what the store holds."""
+    for name, ex in extracts.items():
+        if not any(g.source == name and g.offline_path for g in result.groups.values()):
+            continue
+        pointer = {
+            "run_id": run_id,
+            "quarantine_path": ex.quarantine_path if ex.data.quarantined_rows else None,
+            "quarantined": ex.data.quarantined_rows,
+        }
+        fs.write_text(spark, f"{ex.quarantine_path.rsplit('/', 1)[0]}/{LATEST_EVIDENCE}", json.dumps(pointer))
 
 
 def source_report(
@@ -251,6 +320,8 @@ def source_report(
         accepted=data.accepted_rows,
         quarantined=data.quarantined_rows,
         duplicates=data.duplicate_rows,
+        conflicting_duplicates=data.conflicting_duplicates,
+        conflict_samples=data.conflict_samples,
         quarantine_reasons=data.quarantine_reasons,
         quarantine_path=ex.quarantine_path if written and data.quarantined_rows else None,
         quarantine_samples=samples or {},
@@ -285,38 +356,106 @@ def publish(
     *,
     write_api: WriteApi,
 ) -> None:
-    """Write each group offline, then push it online with ``write_api`` (registering the groups first when asked)."""
+    """Write every group offline, then push every group written offline with ``write_api``.
+
+    A group whose offline write fails is not pushed (online must never hold what offline does
+    not); a group whose push fails or dead-letters over tolerance keeps its offline snapshot and
+    its dead letters. Raises :class:`PublishIncompleteError` after the last group when any group
+    is not published.
+    """
+    for snap in computed:
+        report = result.groups[snap.group.name]
+        try:
+            with report.timed("offline"):
+                written = write_offline(spark, conf, snap, as_of, run_id)
+        except Exception as exc:
+            log.debug("offline write of %s failed", snap.group.name, exc_info=True)
+            report.status, report.error = "offline_failed", f"offline write failed: {one_line(exc)}"
+        else:
+            report.offline_path, report.offline_files = written.path, written.files
+            report.status = "offline_written" if conf.online_store.enabled else "published"
+        result.checkpoint()
+    to_push = [snap for snap in computed if result.groups[snap.group.name].status == "offline_written"]
+    if to_push:
+        push_all(spark, conf, to_push, as_of, run_id, result, write_api=write_api)
+    unpublished = [g for g in result.groups.values() if g.status != "published"]
+    if unpublished:
+        offline = sum(1 for g in result.groups.values() if g.offline_path)
+        raise PublishIncompleteError(
+            f"{len(unpublished)} of {len(result.groups)} groups not published "
+            f"({offline} written offline): " + "; ".join(f"{g.group}: {g.error}" for g in unpublished)
+        )
+
+
+def push_all(
+    spark: SparkSession,
+    conf: PipelineConf,
+    computed: list[Computed],
+    as_of: datetime,
+    run_id: str,
+    result: BuildResult,
+    *,
+    write_api: WriteApi,
+) -> None:
+    """Push each group (registering the groups first when asked); record each group's outcome."""
     online = conf.online_store
-    with online_endpoint(online) if online.enabled else nullcontext(None) as endpoint:
-        push = None
-        if online.enabled:
-            # Decided here, on the driver, and carried to the executors in the settings.
-            placeholder = placeholder_credentials_needed(endpoint)
-            push = PushSettings.from_conf(online, endpoint, write_api=write_api, placeholder_credentials=placeholder)
-        if push is not None and online.register_groups:
-            outcome = register_groups(
-                control_client(
+    with online_endpoint(online) as endpoint:
+        # Decided here, on the driver, and carried to the executors in the settings.
+        placeholder = placeholder_credentials_needed(endpoint)
+        push = PushSettings.from_conf(online, endpoint, write_api=write_api, placeholder_credentials=placeholder)
+        if online.register_groups:
+            try:
+                client = control_client(
                     endpoint_url=endpoint, region=online.region, placeholder_credentials=push.placeholder_credentials
-                ),
-                [snap.group for snap in computed],
-                offline_s3_uri=online.offline_s3_uri,
-                role_arn=online.role_arn,
-            )
+                )
+                outcome = register_groups(
+                    client,
+                    [snap.group for snap in computed],
+                    offline_s3_uri=online.offline_s3_uri,
+                    role_arn=online.role_arn,
+                )
+            except Exception as exc:
+                for snap in computed:
+                    report = result.groups[snap.group.name]
+                    report.status, report.error = "push_incomplete", f"not pushed: registration failed: {one_line(exc)}"
+                raise
             log.info("feature groups registered: %s", outcome)
         for snap in computed:
             report = result.groups[snap.group.name]
-            with report.timed("offline"):
-                written = write_offline(spark, conf, snap, as_of, run_id)
-            report.offline_path, report.offline_files = written.path, written.files
-            if push is None:
-                continue
-            with report.timed("online"):
-                try:
+            warn_if_superseded(spark, conf, snap.group, as_of, result)
+            report.status = "pushing"
+            result.checkpoint()
+            try:
+                with report.timed("online"):
                     pushed = push_online(snap, push, run_id)
-                except PushError as exc:
-                    report.online = asdict(exc.result) if exc.result is not None else None
-                    raise
-            report.online = asdict(pushed)
+            except PushError as exc:
+                report.online = asdict(exc.result) if exc.result is not None else None
+                report.status, report.error = "push_incomplete", str(exc)
+            except Exception as exc:
+                log.debug("online push of %s failed", snap.group.name, exc_info=True)
+                report.status, report.error = "push_incomplete", f"online push failed: {one_line(exc)}"
+            else:
+                report.online = asdict(pushed)
+                report.status = "published"
+            result.checkpoint()
+
+
+def warn_if_superseded(
+    spark: SparkSession, conf: PipelineConf, group: FeatureGroup, as_of: datetime, result: BuildResult
+) -> None:
+    """Warn when the store holds a newer snapshot of ``group``: the online store keeps its records
+    (a record with an older event time never replaces a newer one), so pushing this one changes nothing."""
+    newest = newest_snapshot_time(spark, conf.offline_store.root, group.name)
+    if newest is None or newest <= as_of:
+        return
+    stamp = newest.strftime("%Y-%m-%dT%H:%M:%SZ")
+    result.groups[group.name].superseded_by = stamp
+    warning = (
+        f"{group.name}: this snapshot ({as_of:%Y-%m-%dT%H:%M:%SZ}) is older than the newest offline one ({stamp}); "
+        "the online store keeps the newer records, so the records pushed now are not what it serves"
+    )
+    log.warning(warning)
+    result.warnings.append(warning)
 
 
 def write_offline(

@@ -1,7 +1,9 @@
 """The run report: a JSON record of what a job read, rejected, computed and wrote.
 
 Every job writes one, success or failure, so a scheduler, a dashboard or an on-call engineer can
-answer "what did last night's run do" without reading logs.
+answer "what did last night's run do" without reading logs. It is written when the run starts
+(status ``running``) and rewritten after every stage, so a run killed with ``kill -9`` leaves a
+report saying how far it got; ``feature-pipeline status`` reads these (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -27,6 +29,26 @@ class SourceReport:
     seconds: float
     #: A few quarantined rows per reason (values shortened), for a first look without the files.
     quarantine_samples: dict[str, list[dict[str, str | None]]] = field(default_factory=dict)
+    #: Rows not accepted because another row with their key had other values: under keep_latest the
+    #: losing copies (already in ``duplicates``), under quarantine every row of such a key (already in
+    #: ``quarantined``). Not a fourth term of the balance.
+    conflicting_duplicates: int = 0
+    #: The first few conflicting keys (key order): {"key": ..., "differs": {column: [value per
+    #: version, winner first]}}, values as text cut to 120 characters.
+    conflict_samples: list[dict[str, Any]] = field(default_factory=list)
+
+
+#: Where a group got to in a run (GroupReport.status), in order. ``published``: offline written and,
+#: when the online store is on, every record written online (or dead-lettered within tolerance).
+GROUP_STATUSES = (
+    "pending",  # not published yet: computing, validating, or the run stopped before publishing
+    "blocked",  # a blocking validation result: written nowhere
+    "offline_failed",  # the offline write failed: not pushed either
+    "offline_written",  # offline holds the snapshot; the push has not started
+    "pushing",  # offline holds the snapshot; online holds part of it until the push ends
+    "push_incomplete",  # offline holds the snapshot; online lacks the dead-lettered records
+    "published",
+)
 
 
 @dataclass
@@ -35,10 +57,18 @@ class GroupReport:
     source: str
     entities: int = 0
     features: int = 0
+    status: str = "pending"
+    #: Why the group is not published (one line), when it is not.
+    error: str | None = None
     offline_path: str | None = None
     offline_files: int = 0
     #: Online push counts (records, written, retried, throttled, dead_lettered, ...), when pushed.
     online: dict[str, Any] | None = None
+    #: The command that re-pushes this group's dead letters once their cause is fixed.
+    replay: str | None = None
+    #: The group's newest offline snapshot when it is newer than this run's: the online store keeps
+    #: its records (the newer event time wins), so this run's push changed nothing it holds.
+    superseded_by: str | None = None
     #: The validation gate's result: expectations, drift, freshness, HTML report path.
     validation: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -59,6 +89,8 @@ class RunReport:
     env: str
     as_of: str
     started_at: str
+    #: The configuration file the run was started with (what a replay or rerun needs again).
+    conf: str | None = None
     status: str = "running"
     error: str | None = None
     finished_at: str | None = None
@@ -107,6 +139,12 @@ def summary(report: RunReport) -> str:
                 for sample in s.quarantine_samples.get(reason, [])[:1]:
                     shown = {k: v for k, v in sample.items() if v is not None}
                     lines.append(f"      e.g. {json.dumps(shown)[:160]}")
+            if s.conflicting_duplicates:
+                lines.append(
+                    f"  conflicting duplicates {s.source}: {s.conflicting_duplicates} rows, a key with other values"
+                )
+                for sample in s.conflict_samples[:1]:
+                    lines.append(f"      e.g. {json.dumps(sample, default=str)[:160]}")
             if s.quarantined and s.quarantine_path:
                 lines.append(f"  quarantine of {s.source}: {s.quarantine_path}")
         lines.append("")
@@ -118,7 +156,11 @@ def summary(report: RunReport) -> str:
         lines += [_table(["group", "entities", "features", "seconds", "offline output"], rows), ""]
         for g in report.groups:
             stages = ", ".join(f"{k} {v:.1f}s" for k, v in g.timings.items())
-            lines.append(f"  {g.group}: {stages}")
+            lines.append(f"  {g.group}: {g.status}" + (f" ({stages})" if stages else ""))
+            if g.error and g.status != "blocked":
+                lines.append(f"      {g.error}")
+            if g.superseded_by:
+                lines.append(f"      online keeps the newer snapshot of {g.superseded_by}")
         lines.append("")
         for g in report.groups:
             if g.validation:
@@ -134,6 +176,8 @@ def summary(report: RunReport) -> str:
             for g in pushed:
                 if (g.online or {}).get("dead_letter_path"):
                     lines.append(f"  dead letters of {g.group}: {(g.online or {})['dead_letter_path']}")
+                if g.replay:
+                    lines.append(f"      replay: {g.replay}")
     lines += [f"warning: {warning}" for warning in report.warnings]
     if report.error:
         lines.append(f"error: {report.error}")

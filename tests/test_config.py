@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import get_args
 
 import pytest
+from pydantic import BaseModel
 
 from features.config import ConfigError, load_conf
 
@@ -45,14 +47,14 @@ def test_overrides_apply_with_types() -> None:
         [
             "offline_store.root=/tmp/store",
             "spark.shuffle_partitions=3",
-            "sources.clickstream.path=s3a://b/events",
+            "sources.clickstream.path=s3a://events-bucket/events",
             "spark.conf.spark.executor.memory=4g",
             "spark.master=null",
         ],
     )
     assert conf.offline_store.root == "/tmp/store"
     assert conf.spark.shuffle_partitions == 3
-    assert conf.sources["clickstream"].path == "s3a://b/events"
+    assert conf.sources["clickstream"].path == "s3a://events-bucket/events"
     assert conf.spark.conf["spark.executor.memory"] == "4g"
     assert conf.spark.master is None
 
@@ -60,15 +62,18 @@ def test_overrides_apply_with_types() -> None:
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("offline_store.rot=/x", "unknown configuration key 'offline_store.rot'; allowed here: root, format"),
-        ("sourcez.x.path=/x", "unknown configuration key 'sourcez'"),
-        ("spark.shuffle_partitions=many", "spark.shuffle_partitions must be a whole number; got 'many'"),
-        ("sources.orders.format=csv", "sources.orders.format must be one of json, parquet; got 'csv'"),
-        ("offline_store.root", "must look like key.path=value"),
-        ("sources.orders.path=", "sources.orders: a source needs exactly one of path (files) or jdbc"),
         (
-            "sources.orders.jdbc={url: 'jdbc:postgresql://h/db', table: orders, user: u}",
-            "sources.orders: a source needs exactly one of path",
+            "offline_store.rot=/x",
+            "unknown configuration key 'offline_store.rot'; did you mean 'root'? allowed here: root, format",
+        ),
+        ("sourcez.x.path=/x", "unknown configuration key 'sourcez'"),
+        ("spark.shuffle_partitions=many", "spark.shuffle_partitions: 'many' is not a whole number; use a whole"),
+        ("sources.orders.format=csv", "sources.orders.format: 'csv' is not a choice; use one of json, parquet"),
+        ("offline_store.root", "must look like key.path=value"),
+        ("sources.orders.path=", "sources.orders.path: is empty and there is no jdbc block; set path (files) or jdbc"),
+        (
+            "sources.orders.jdbc={url: 'jdbc:postgresql://h/db', table: orders, user: u, password_env: P}",
+            "sources.orders.jdbc: is set together with path; keep one of path (files) or jdbc (a live table)",
         ),
     ],
 )
@@ -98,7 +103,9 @@ def test_a_misspelt_key_is_named_rather_than_the_one_it_replaced(tmp_path: Path)
     text = (ROOT / "conf/local.yaml").read_text().replace("  root: out/quarantine", "  rot: out/quarantine")
     path = tmp_path / "c.yaml"
     path.write_text(text)
-    with pytest.raises(ConfigError, match=re.escape("unknown configuration key 'quarantine.rot'; allowed here: root")):
+    with pytest.raises(
+        ConfigError, match=re.escape("unknown configuration key 'quarantine.rot'; did you mean 'root'?")
+    ):
         load_conf(path)
 
 
@@ -118,14 +125,20 @@ def test_register_is_the_conf_key_of_group_registration() -> None:
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("online_store.max_in_flight=0", "online_store.max_in_flight must be >= 1; got 0"),
-        ("spark.shuffle_partitions=0", "spark.shuffle_partitions must be >= 1; got 0"),
-        ("validation.drift.bins=5000", "validation.drift.bins must be <= 1000; got 5000"),
-        ("online_store.max_attempts=true", "online_store.max_attempts must be a whole number; got True"),
-        ("online_store.base_backoff_ms=soon", "online_store.base_backoff_ms must be a number; got 'soon'"),
-        ("snapshot.dropout_lookback=7x", "snapshot.dropout_lookback: must be a duration like 1d, 6h or 30m"),
-        ("validation.policy=lenient", "validation.policy must be one of strict, warn; got 'lenient'"),
-        ("validation.group_policies.customer_profile=lenient", "must be one of strict, warn; got 'lenient'"),
+        ("online_store.max_in_flight=0", "online_store.max_in_flight: 0 is out of range; use a whole number from 1"),
+        ("spark.shuffle_partitions=0", "spark.shuffle_partitions: 0 is out of range; use a whole number >= 1"),
+        (
+            "validation.drift.bins=5000",
+            "validation.drift.bins: 5000 is out of range; use a whole number from 2 to 1000",
+        ),
+        ("online_store.max_attempts=true", "online_store.max_attempts: True is not a whole number"),
+        ("online_store.base_backoff_ms=soon", "online_store.base_backoff_ms: 'soon' is not a number"),
+        (
+            "snapshot.dropout_lookback=7x",
+            "snapshot.dropout_lookback: '7x' is not a duration; use a whole number and one of m, h, d, e.g. 1d",
+        ),
+        ("validation.policy=lenient", "validation.policy: 'lenient' is not a choice; use one of strict, warn"),
+        ("validation.group_policies.customer_profile=lenient", "'lenient' is not a choice; use one of strict, warn"),
         (
             "validation.group_policies.customer_profil=warn",
             "validation.group_policies.customer_profil: no feature group named 'customer_profil'; "
@@ -152,3 +165,74 @@ def test_unreadable_and_binary_conf_files_are_one_line_errors(tmp_path: Path) ->
     broken.write_text("env: [x\nspark: 1\n")
     with pytest.raises(ConfigError, match=r"broken.yaml is not valid YAML at line 2, column 6: expected ',' or '\]'"):
         load_conf(broken)
+
+
+def test_a_misspelt_source_block_is_named_before_what_it_lacks() -> None:
+    """The block of a typo has only the key that was set: the typo is the cause, not the missing path."""
+    with pytest.raises(ConfigError, match=re.escape("sources.clickstrem: no source named 'clickstrem'")):
+        load_conf(ROOT / "conf/local.yaml", ["sources.clickstrem.format=json"])
+
+
+def test_a_jdbc_source_loads_with_its_checks_passed() -> None:
+    conf = load_conf(
+        ROOT / "conf/local.yaml",
+        [
+            "sources.orders.path=",
+            "sources.orders.jdbc={url: 'jdbc:mysql://db:3306/shop?permitMysqlScheme', table: shop.orders, user: app, "
+            "password_secret_id: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds/shop-AbCdEf', "
+            "driver: org.mariadb.jdbc.Driver, partition_column: order_time, num_partitions: 8}",
+        ],
+    )
+    jdbc = conf.sources["orders"].jdbc
+    assert jdbc is not None and jdbc.num_partitions == 8 and jdbc.partition_column == "order_time"
+
+
+def test_shapes_that_are_accepted() -> None:
+    """The path, URL, region and ARN checks accept every spelling the docs and conf files use."""
+    conf = load_conf(
+        ROOT / "conf/local.yaml",
+        [
+            "sources.clickstream.path=s3://my-events/clickstream/events",
+            "sources.orders.path=file:///data/rds/orders",
+            "sources.customers.path=hdfs:///rds/customers",
+            "offline_store.root=s3a://my-features/offline-store",
+            "online_store.endpoint_url=http://127.0.0.1:4566",
+            "online_store.region=us-gov-west-1",
+            "online_store.dead_letter_root=s3://my-features/dead-letters",
+            "online_store.offline_s3_uri=s3://my-features/sagemaker",
+            "online_store.role_arn=arn:aws:iam::123456789012:role/feature-store",
+            "spark.master=spark://10.0.0.1:7077",
+            "spark.conf.spark.sql.session.timeZone=UTC",
+        ],
+    )
+    assert conf.online_store.region == "us-gov-west-1"
+    assert conf.spark.conf["spark.sql.session.timeZone"] == "UTC"
+
+
+def test_forced_spark_settings_are_those_the_session_forces() -> None:
+    from features.config import FORCED_SPARK_SETTINGS
+    from features.session import REQUIRED_SETTINGS
+
+    assert FORCED_SPARK_SETTINGS == REQUIRED_SETTINGS
+
+
+def _leaf_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    keys = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{field.alias or name}"
+        nested = field.annotation
+        nested = next((a for a in get_args(nested) if isinstance(a, type) and issubclass(a, BaseModel)), nested)
+        if isinstance(nested, type) and issubclass(nested, BaseModel):
+            keys += _leaf_keys(nested, f"{key}." if key != "sources" else "sources.<source>.")
+        else:
+            keys.append(key)
+    return keys
+
+
+def test_every_key_is_in_the_configuration_docs() -> None:
+    from features.config import PipelineConf
+
+    docs = (ROOT / "docs/configuration.md").read_text()
+    keys = _leaf_keys(PipelineConf)
+    missing = [key for key in keys if f"`{key}`" not in docs and f"`{key.rpartition('.')[0]}.*`" not in docs]
+    assert missing == []

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
+from py4j.protocol import Py4JJavaError
 from pyspark.sql import SparkSession
 
 from features.config import SourceConf
 from features.constants import QUARANTINE_REASON
+from features.errors import one_line
+from features.io import fs
 from features.io.extract import InputError, partitions_for, read_event_log, read_table
 from features.sources import CLICKSTREAM, ORDERS
 
@@ -138,3 +142,32 @@ def test_table_extract_checks_columns_and_quarantines(spark: SparkSession, tmp_p
     df.drop("status").write.parquet(str(tmp_path / "no_status"))
     with pytest.raises(InputError, match="lacks column\\(s\\) status"):
         read_table(spark, SourceConf(path=str(tmp_path / "no_status")), ORDERS)
+
+
+def test_a_read_error_names_the_file_spark_was_reading(spark: SparkSession, tmp_path: Path) -> None:
+    """Spark's innermost cause rarely names the file; Spark's own outer error does, and the line keeps it."""
+    bad = tmp_path / "part-0.json.gz"
+    bad.write_bytes(b"not gzip at all")
+    with pytest.raises(Py4JJavaError) as failure:
+        spark.read.text(str(bad)).collect()
+    assert re.match(rf"cannot read file:(//)?{re.escape(str(bad))}: java\.io\.IOException: ", one_line(failure.value))
+
+
+@pytest.mark.parametrize(
+    ("cause", "denied"),
+    [
+        ("java.nio.file.AccessDeniedException: Permission denied", True),
+        ("java.io.FileNotFoundException: /data/part-0.parquet (Permission denied)", True),
+        ("org.apache.hadoop.security.AccessControlException: Permission denied: user=hadoop, access=READ", True),
+        (
+            "com.amazonaws.services.s3.model.AmazonS3Exception: Access Denied (Service: Amazon S3; Status Code: 403)",
+            True,
+        ),
+        ("software.amazon.awssdk.services.s3.model.S3Exception: Access Denied (Service: S3, Status Code: 403)", True),
+        ("java.io.EOFException: Unexpected end of input stream", False),
+        ("java.lang.RuntimeException: part-0.parquet is not a Parquet file", False),
+    ],
+)
+def test_a_denied_read_is_told_from_a_corrupt_file(cause: str, denied: bool) -> None:
+    """A denied file fails the run whatever on_corrupt_file says: its rows are fine, its permissions are not."""
+    assert fs.access_denied(cause) is denied

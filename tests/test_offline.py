@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -89,3 +91,28 @@ def test_snapshot_before_in_files_not_named_by_snapshot(spark: SparkSession, tmp
     assert found is not None and found.count() == 3
     found = snapshot_before(spark, str(tmp_path / "offline"), "plain", T1 - timedelta(minutes=15))
     assert found is not None and found.count() == 2
+
+
+def test_what_killed_runs_left_is_removed_by_the_next_write(spark: SparkSession, tmp_path: Path) -> None:
+    """Staging and ``_pending-`` files of a killed run: same T removed, another T's only once stale."""
+    staging = tmp_path / "g" / "_staging"
+    hour = tmp_path / "g/data/year=2026/month=10/day=31/hour=00"
+    killed_same_t = staging / "20261031T000000Z-killed"
+    killed_long_ago = staging / "20261030T000000Z-old"
+    running_other_t = staging / "20261031T003000Z-busy"  # a concurrent run of T2: fresh, kept
+    for directory in (killed_same_t, killed_long_ago, running_other_t):
+        directory.mkdir(parents=True)
+        (directory / "part-00000.parquet").write_bytes(b"partial")
+    day_ago = time.time() - 25 * 3600
+    os.utime(killed_long_ago, (day_ago, day_ago))
+    hour.mkdir(parents=True)
+    pending = hour / "_pending-snapshot-20261031T000000Z-killed-00000.parquet"
+    pending.write_bytes(b"partial")
+    other_pending = hour / "_pending-snapshot-20261031T003000Z-busy-00000.parquet"
+    other_pending.write_bytes(b"partial")
+
+    write(spark, tmp_path, T1, [1, 2], "next")
+
+    assert sorted(p.name for p in staging.iterdir()) == ["20261031T003000Z-busy"]
+    assert sorted(p.name for p in hour.iterdir() if p.name.startswith("_pending")) == [other_pending.name]
+    assert spark.read.parquet(str(hour)).count() == 2

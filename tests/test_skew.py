@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from featurestore_local import LocalFeatureStore
+from featurestore_local import FaultConfig, LocalFeatureStore
 from pyspark.sql import DataFrame, SparkSession
 
 from features.cli.skew import SKEW_CHECK
@@ -25,7 +25,7 @@ from features.load.offline import write_snapshot
 from features.online.client import control_client, runtime_client
 from features.online.registration import register_groups
 from features.transform.windows import snapshot
-from features.validate.skew import check_skew, values_match
+from features.validate.skew import ReadRetry, RecordReader, check_skew, values_match
 
 T = datetime(2026, 10, 31, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -64,7 +64,7 @@ def wire(row: dict[str, Any]) -> list[dict[str, str]]:
 
 
 @pytest.fixture
-def stores(spark: SparkSession, tmp_path: Path) -> Iterator[tuple[str, Any, dict]]:
+def stores(spark: SparkSession, tmp_path: Path) -> Iterator[tuple[str, Any, dict[str, Any]]]:
     """(offline root, online runtime client, offline rows by entity), both stores holding the same snapshot."""
     root = str(tmp_path / "offline")
     df = offline_snapshot(spark)
@@ -84,7 +84,9 @@ def stores(spark: SparkSession, tmp_path: Path) -> Iterator[tuple[str, Any, dict
         client.close()
 
 
-def test_identical_stores_then_three_planted_differences(spark: SparkSession, stores: tuple[str, Any, dict]) -> None:
+def test_identical_stores_then_three_planted_differences(
+    spark: SparkSession, stores: tuple[str, Any, dict[str, Any]]
+) -> None:
     root, client, rows = stores
     endpoint = client.meta.endpoint_url
     clean = check_skew(
@@ -126,7 +128,9 @@ def test_comparison_rules() -> None:
     assert not values_match("Integral", None, "0", tol) and not values_match("Integral", 0, None, tol)
 
 
-def test_cli_exit_codes_and_report(spark: SparkSession, stores: tuple[str, Any, dict], tmp_path: Path) -> None:
+def test_cli_exit_codes_and_report(
+    spark: SparkSession, stores: tuple[str, Any, dict[str, Any]], tmp_path: Path
+) -> None:
     root, client, _ = stores
     conf = tmp_path / "conf.yaml"
     conf.write_text(
@@ -159,3 +163,74 @@ online_store: {{endpoint_url: "{client.meta.endpoint_url}", region: {REGION}}}
     bad = parser.parse_args(["--conf", str(conf), "--group", "nope"])
     assert SKEW_CHECK.run(bad) == 2
     spark.sparkContext.setLogLevel("ERROR")  # get_spark set WARN on the shared test session
+
+
+class _AnswersWithErrors:
+    """Wraps a runtime client: the first answer turns C2 and C3 into a throttled and a transient
+    ``Errors`` entry; every answer turns C5 into a ValidationError."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.calls: list[list[str]] = []
+
+    def batch_get_record(self, **kwargs: Any) -> Any:
+        asked = kwargs["Identifiers"][0]["RecordIdentifiersValueAsString"]
+        self.calls.append(list(asked))
+        response = self._client.batch_get_record(**kwargs)
+        codes = {"C5": "ValidationError"} | (
+            {"C2": "ThrottlingException", "C3": "InternalFailure"} if len(self.calls) == 1 else {}
+        )
+        response["Records"] = [r for r in response["Records"] if r["RecordIdentifierValueAsString"] not in codes]
+        response["Errors"] = [
+            {
+                "FeatureGroupName": GROUP,
+                "RecordIdentifierValueAsString": e,
+                "ErrorCode": c,
+                "ErrorMessage": f"injected {c}",
+            }
+            for e, c in codes.items()
+            if e in asked
+        ]
+        return response
+
+
+def test_reader_retries_retryable_error_entries_only(stores: tuple[str, Any, dict[str, Any]]) -> None:
+    _, client, _ = stores
+    wrapped = _AnswersWithErrors(client)
+    reader = RecordReader(wrapped, ReadRetry(max_attempts=3, base_backoff_ms=1, max_backoff_ms=1))
+
+    reads = reader.read(GROUP, ["C1", "C2", "C3", "C4", "C5", "C6", "C9"])
+
+    assert wrapped.calls == [["C1", "C2", "C3", "C4", "C5", "C6", "C9"], ["C2", "C3"]]
+    assert sorted(reads.found) == ["C1", "C2", "C3", "C4", "C6"]  # C9 has no record: absent, not failed
+    assert {e: (f.code, f.message) for e, f in reads.failed.items()} == {
+        "C5": ("ValidationError", "injected ValidationError")
+    }
+    assert (reads.requests, reads.retried, reads.throttled) == (2, 2, 1)
+
+
+def test_reader_gives_up_per_call_after_the_budget_and_reads_the_next_call(tmp_path: Path) -> None:
+    ids = [f"X{i:03d}" for i in range(150)]  # two calls: 100 + 50
+    with LocalFeatureStore(db_path=tmp_path / "fs.sqlite", port=0, faults=FaultConfig(throttle_rate=1.0)) as server:
+        register_groups(
+            control_client(endpoint_url=server.endpoint_url, region=REGION),
+            [customer_orders],
+            offline_s3_uri=None,
+            role_arn=None,
+        )
+        reader = RecordReader(
+            runtime_client(endpoint_url=server.endpoint_url, region=REGION),
+            ReadRetry(max_attempts=3, base_backoff_ms=1, max_backoff_ms=1),
+        )
+        reads = reader.read(GROUP, ids)
+        stats = server.stats()
+
+    assert (reads.found, reads.requests, reads.throttled, reads.retried) == ({}, 6, 6, 2 * 100 + 2 * 50)
+    assert stats["requests_by_op"]["BatchGetRecord"] == 6
+    assert sorted(reads.failed) == ids
+    assert {(f.code, f.message) for f in reads.failed.values()} == {
+        (
+            "RetriesExhausted(ThrottlingException)",
+            "gave up after 3 attempts; last error ThrottlingException: Rate exceeded",
+        )
+    }

@@ -1,6 +1,7 @@
 """``build-features`` / ``feature-pipeline build`` / ``spark-submit jobs/build_features.py``.
 
-All three take the same arguments. The run report is written when the run ends, failed or not.
+All three take the same arguments. The run report is written when the run starts (status
+``running``), after every stage, and when the run ends, failed or not.
 """
 
 from __future__ import annotations
@@ -8,10 +9,12 @@ from __future__ import annotations
 import argparse
 import logging
 import secrets
+import shlex
 import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from features.cli.base import (
     AS_OF_HELP,
@@ -26,6 +29,12 @@ from features.cli.errors import EXIT_FAILED, EXIT_OK, UsageError, usage
 from features.config import PipelineConf
 from features.definitions import FeatureGroup
 from features.errors import one_line
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from features.pipeline import BuildResult
+    from features.report import RunReport
 
 log = logging.getLogger("features")
 
@@ -46,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         as_of = parse_as_of(args.as_of)
     except UsageError as exc:
         return usage(str(exc))
-    return run_build(conf, groups, as_of)
+    return run_build(conf, groups, as_of, conf_path=args.conf)
 
 
 BUILD = Command(
@@ -67,8 +76,8 @@ def build_main(argv: Sequence[str] | None = None) -> int:
     return run(parser.parse_args(argv))
 
 
-def run_build(conf: PipelineConf, groups: list[FeatureGroup], as_of: datetime) -> int:
-    from features.io import fs
+def run_build(conf: PipelineConf, groups: list[FeatureGroup], as_of: datetime, *, conf_path: str | None = None) -> int:
+    """Run the pipeline with a run report that is written at the start and after every stage."""
     from features.pipeline import BuildResult, RunFailedError, build_features
     from features.report import RunReport, summary
     from features.session import get_spark
@@ -80,13 +89,23 @@ def run_build(conf: PipelineConf, groups: list[FeatureGroup], as_of: datetime) -
         env=conf.env,
         as_of=as_of.strftime("%Y-%m-%dT%H:%M:%SZ"),
         started_at=started.isoformat(),
+        conf=conf_path,
     )
+    report.report_path = f"{conf.reports.root.rstrip('/')}/build_features/{report.run_id}.json"
     began = time.perf_counter()
     spark = None
     outcome = BuildResult()
+
+    def save(result: BuildResult) -> None:
+        """Rewrite the report with ``result`` so far: a killed run leaves its last stage on record."""
+        fill(report, result, conf_path)
+        report.seconds = round(time.perf_counter() - began, 3)
+        write_report(spark, report)
+
     try:
         spark = get_spark(conf)
-        outcome = build_features(spark, conf, groups, as_of, run_id=report.run_id)
+        write_report(spark, report)  # status running: what a run killed before its first stage leaves
+        outcome = build_features(spark, conf, groups, as_of, run_id=report.run_id, on_progress=save)
         report.status = "succeeded"
     except Exception as exc:  # the job's contract: one line, a report, a non-zero exit
         cause = exc.__cause__ if isinstance(exc, RunFailedError) and exc.__cause__ is not None else exc
@@ -95,19 +114,36 @@ def run_build(conf: PipelineConf, groups: list[FeatureGroup], as_of: datetime) -
         log.debug("run failed", exc_info=True)
         report.status = "failed"
         report.error = one_line(cause)
-    report.warnings = outcome.warnings
-    report.sources = outcome.sources
-    report.groups = list(outcome.groups.values())
+    fill(report, outcome, conf_path)
     report.seconds = round(time.perf_counter() - began, 3)
     report.finished_at = datetime.now(tz=UTC).isoformat()
-    report.report_path = f"{conf.reports.root.rstrip('/')}/build_features/{report.run_id}.json"
-    try:
-        fs.write_text(spark, report.report_path, report.to_json())
-    except Exception as exc:
-        print(f"warning: could not write the run report to {report.report_path}: {one_line(exc)}", file=sys.stderr)
-        report.report_path = None
+    write_report(spark, report)
     print(summary(report))
     if report.error:
         print(f"error: {report.error}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def fill(report: RunReport, result: BuildResult, conf_path: str | None) -> None:
+    """Copy what the pipeline did into the run report, with the replay command of each group's dead letters."""
+    report.warnings = result.warnings
+    report.sources = result.sources
+    report.groups = list(result.groups.values())
+    for group in report.groups:
+        path = (group.online or {}).get("dead_letter_path")
+        if path:
+            group.replay = shlex.join(["feature-pipeline", "replay", "--conf", conf_path or "CONF", "--path", path])
+
+
+def write_report(spark: SparkSession | None, report: RunReport) -> None:
+    """Write the run report to ``report.report_path``; on failure warn once and stop trying."""
+    from features.io import fs
+
+    if report.report_path is None:
+        return
+    try:
+        fs.write_text(spark, report.report_path, report.to_json())
+    except Exception as exc:
+        print(f"warning: could not write the run report to {report.report_path}: {one_line(exc)}", file=sys.stderr)
+        report.report_path = None

@@ -16,11 +16,16 @@ class UsageError(ValueError):
 
 def fail(command: str, message: str, code: int = EXIT_FAILED) -> int:
     """Print ``<command> failed: <message>`` on stderr and return ``code``."""
-    print(f"{command} failed: {message}", file=sys.stderr)
+    print(f"{command} failed: {_one_line(message)}", file=sys.stderr)
     return code
 
 
 def usage(message: str) -> int:
     """Print ``error: <message>`` on stderr and return the usage exit code."""
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {_one_line(message)}", file=sys.stderr)
     return EXIT_USAGE
+
+
+def _one_line(message: str) -> str:
+    """The promise is one line whatever a library put in the text (PyYAML's marks span several)."""
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())

@@ -9,32 +9,45 @@ reason (docs/inputs.md lists them all).
 
 Event logs are read only from the ``dt=YYYY-MM-DD`` partitions that can hold events the snapshot
 needs: from the first day of the look-back band to T's day plus the lateness margin (events land
-in the partition of the day they arrive, which is never before the day they happened).
+in the partition of the day they arrive, which is never before the day they happened). Event logs
+and table extracts share one file reader: each Parquet file is read by its own schema, and an
+unreadable file follows the source's corrupt-file policy. A path that cannot be listed or read
+for lack of permission always stops the run, with one line naming it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Literal
-from urllib.parse import unquote, urlsplit
+from typing import Any, Literal
 
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType, TimestampNTZType, TimestampType
 
 from features.config import SourceConf
 from features.constants import CORRUPT_RECORD, FILE_ERROR, INPUT_FILE, QUARANTINE_REASON
 from features.definitions import Source
-from features.errors import root_cause
+from features.errors import failed_file
 from features.io import fs
-from features.transform.quarantine import parsed, quarantine_reason
+from features.transform.quarantine import (
+    CONFLICTING,
+    CONFLICTING_DUPLICATE,
+    DUPLICATE,
+    EXACT,
+    ConflictPolicy,
+    duplicate_verdict,
+    parsed,
+    quarantine_reason,
+    version_order,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +63,14 @@ DEFAULT_FUTURE_TOLERANCE = timedelta(hours=1)
 #: Each unreadable file costs one failed Spark job to find (on Spark 3.5 also its halvings); past
 #: this many the input is treated as broken as a whole rather than skipped file by file.
 MAX_CORRUPT_FILES = 20
+#: Conflicting keys shown in the run report, each with the values that differ.
+CONFLICT_SAMPLES = 5
+#: Longest sample value shown (the run report's quarantine samples are cut alike).
+SAMPLE_WIDTH = 120
 
-_FAILED_FILE = re.compile(r"Encountered error while reading file (\S+?)\.?(?:\s|$)")
 _FOOTER_THREADS = 8
+#: The typed declared columns of a usable row, as one struct (compared to find duplicates).
+_VERSION = "_version"
 
 
 class InputError(RuntimeError):
@@ -72,14 +90,21 @@ class Extracted:
     duplicate_rows: int = 0
     quarantined_rows: int = 0
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
-    #: The cached classification ``quarantined`` is a filter of; released with ``accepted``.
-    classified: DataFrame | None = None
+    #: Rows not accepted because another row with their key had other values. Under
+    #: ``keep_latest`` these are the losing copies (also counted in ``duplicate_rows``); under
+    #: ``quarantine`` every row of such a key (also counted in ``quarantined_rows``).
+    conflicting_duplicates: int = 0
+    #: A few conflicting keys: ``{"key": ..., "differs": {column: [value per version]}}``, the
+    #: versions in winner order (the first is the one ``keep_latest`` keeps), values as text.
+    conflict_samples: list[dict[str, Any]] = field(default_factory=list)
+    #: The cached frames ``accepted`` and ``quarantined`` are filters of; released with them.
+    cached: list[DataFrame] = field(default_factory=list)
 
     def release(self) -> None:
         """Drop the cached inputs once every group that needed them is built."""
         self.accepted.unpersist()
-        if self.classified is not None:
-            self.classified.unpersist()
+        for frame in self.cached:
+            frame.unpersist()
 
     def check_balance(self) -> None:
         total = self.accepted_rows + self.quarantined_rows + self.duplicate_rows
@@ -105,6 +130,7 @@ def read_event_log(
     end: datetime,
     future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE,
     on_corrupt_file: CorruptFilePolicy = "fail",
+    on_conflicting_duplicate: ConflictPolicy = "keep_latest",
 ) -> Extracted:
     """Read the dt partitions that can hold events in ``[start, end)``, classified and de-duplicated.
 
@@ -113,19 +139,123 @@ def read_event_log(
     so, left out of a second attempt.
     """
     first, last = partitions_for(start, end, conf.lateness_days)
-    days = fs.list_dirs(spark, conf.path)
-    if days is None:
-        raise InputError(f"input path {conf.path} for source {source.name} does not exist")
-    chosen = sorted(
-        f"{conf.path.rstrip('/')}/{name}"
-        for name in days
-        if (m := _DT_DIR.match(name)) and first <= date.fromisoformat(m.group(1)) <= last
+    root = conf.path.rstrip("/")
+    with _naming(source):
+        names = fs.list_dirs(spark, conf.path)
+        if names is None:
+            raise InputError(f"input path {conf.path} for source {source.name} does not exist")
+        days = _partition_days(source, root, names)
+        chosen = sorted(f"{root}/{name}" for name, day in days.items() if first <= day <= last)
+        log.info("%s: reading %d of %d dt partitions (%s .. %s)", source.name, len(chosen), len(days), first, last)
+        files = fs.data_files(spark, chosen)
+    return _read_files(
+        spark,
+        source,
+        files,
+        fmt=conf.format,
+        on_corrupt_file=on_corrupt_file,
+        judge=lambda raw: classify(
+            spark,
+            source,
+            raw,
+            chosen,
+            future_tolerance=future_tolerance,
+            on_conflicting_duplicate=on_conflicting_duplicate,
+        ),
     )
-    log.info("%s: reading %d of %d dt partitions (%s .. %s)", source.name, len(chosen), len(days), first, last)
-    files = _data_files(spark, chosen)
+
+
+def read_table(
+    spark: SparkSession,
+    conf: SourceConf,
+    source: Source,
+    *,
+    on_conflicting_duplicate: ConflictPolicy = "keep_latest",
+) -> Extracted:
+    """Read a table extract (an RDS snapshot export: Parquet per table), classified and de-duplicated.
+
+    The same reader as event logs, over every data file under ``conf.path``, with the corrupt-file
+    policy of ``conf``; unlike event logs, every Parquet file must hold every declared column.
+    """
+    with _naming(source):
+        if not fs.exists(spark, conf.path):
+            raise InputError(f"input path {conf.path} for source {source.name} does not exist")
+        files = fs.data_files(spark, [conf.path])
+    return _read_files(
+        spark,
+        source,
+        files,
+        fmt=conf.format,
+        on_corrupt_file=conf.on_corrupt_file,
+        complete=True,
+        judge=lambda raw: classify(spark, source, raw, [conf.path], on_conflicting_duplicate=on_conflicting_duplicate),
+    )
+
+
+@contextlib.contextmanager
+def _naming(source: Source) -> Iterator[None]:
+    """A filesystem failure as the source's one-line :class:`InputError` (``orders: cannot list ...``)."""
+    try:
+        yield
+    except fs.PathError as exc:
+        raise InputError(f"{source.name}: {exc}") from exc
+
+
+def _partition_days(source: Source, root: str, names: list[str]) -> dict[str, date]:
+    """The day of each ``dt=YYYY-MM-DD`` directory under ``root``.
+
+    A ``dt=`` directory that names no real date (``dt=2026-02-30``, ``dt=2026-10-5``) fails the
+    run: its events would otherwise never be read, and nothing would say so. Other directories
+    are not partitions; they are ignored with a warning, hidden ones (``_temporary``) silently.
+    """
+    days: dict[str, date] = {}
+    ignored: list[str] = []
+    for name in names:
+        if fs.hidden(name):
+            continue
+        if not name.startswith("dt="):
+            ignored.append(name)
+            continue
+        day = None
+        if _DT_DIR.match(name):
+            with contextlib.suppress(ValueError):
+                day = date.fromisoformat(name.removeprefix("dt="))
+        if day is None:
+            raise InputError(
+                f"{source.name}: {root}/{name} is not a dt=YYYY-MM-DD partition of a real date; rename or remove it "
+                "(its events would never be read)"
+            )
+        days[name] = day
+    if ignored:
+        log.warning(
+            "%s: ignoring %d directories under %s that are not dt= partitions: %s",
+            source.name,
+            len(ignored),
+            root,
+            ", ".join(ignored[:5]),
+        )
+    return days
+
+
+def _read_files(
+    spark: SparkSession,
+    source: Source,
+    files: list[str],
+    *,
+    fmt: Literal["json", "parquet"],
+    on_corrupt_file: CorruptFilePolicy,
+    judge: Callable[[DataFrame], Extracted],
+    complete: bool = False,
+) -> Extracted:
+    """Read ``files`` as raw text rows and ``judge`` them, applying the corrupt-file policy.
+
+    Parquet footers are read first, so a file without one is known before Spark runs; a file that
+    fails further on is found from Spark's error and the read is retried without it.
+    ``complete`` requires every declared column in every Parquet file (table extracts).
+    """
     unreadable: dict[str, str] = {}
     schemas: dict[str, str] = {}
-    if conf.format == "parquet":
+    if fmt == "parquet":
         for path, (schema, error) in _parquet_schemas(spark, files).items():
             if schema is None:
                 _give_up_on(source, path, error, on_corrupt_file, unreadable)
@@ -133,9 +263,9 @@ def read_event_log(
                 schemas[path] = schema
 
     def read(paths: list[str]) -> DataFrame:
-        if conf.format == "json":
+        if fmt == "json":
             return _read_json(spark, source, paths)
-        return _read_parquet(spark, source, {f: schemas[f] for f in paths})
+        return _read_parquet(spark, source, {f: schemas[f] for f in paths}, complete=complete)
 
     while True:
         readable = [f for f in files if f not in unreadable]
@@ -143,36 +273,12 @@ def read_event_log(
         if unreadable:
             raw = raw.unionByName(_unreadable_rows(spark, source, unreadable))
         try:
-            return classify(spark, source, raw, chosen, future_tolerance=future_tolerance)
+            return judge(raw)
         except (Py4JJavaError, PySparkException) as exc:
             failed = _failed_file(exc, readable) or _unnamed_failed_file(spark, read, readable)
             if failed is None:
                 raise
-            _give_up_on(source, failed, root_cause(exc), on_corrupt_file, unreadable)
-
-
-def _data_files(spark: SparkSession, dirs: list[str]) -> list[str]:
-    """Every non-empty data file under ``dirs``, skipping what Spark skips (``_*``, ``.*``).
-
-    Zero-byte files hold no rows; leaving them out also spares Parquet's footer check, which
-    would call an empty file corrupt. ``_temporary/`` trees of in-flight writes are skipped.
-    """
-    found: list[str] = []
-    for folder in dirs:
-        filesystem, root = fs.filesystem(spark, folder)
-        top = str(filesystem.makeQualified(root).toString())
-        listing = filesystem.listFiles(root, True)
-        while listing.hasNext():
-            status = listing.next()
-            path = str(status.getPath().toString())
-            relative = path[len(top) :].strip("/").split("/") if path.startswith(top) else [path.rsplit("/", 1)[-1]]
-            if status.getLen() > 0 and not any(_hidden(part) for part in relative):
-                found.append(path)
-    return sorted(found)
-
-
-def _hidden(name: str) -> bool:
-    return name.startswith(".") or (name.startswith("_") and "=" not in name) or name.endswith("._COPYING_")
+            _give_up_on(source, failed, fs.cause_at(exc, failed), on_corrupt_file, unreadable)
 
 
 def _raw_columns(source: Source) -> list[str]:
@@ -229,18 +335,21 @@ def _parquet_schemas(spark: SparkSession, files: list[str]) -> dict[str, tuple[s
             finally:
                 reader.close()
         except Py4JJavaError as exc:
-            return None, root_cause(exc)
+            return None, fs.cause_at(exc, path)
 
     with ThreadPoolExecutor(max_workers=_FOOTER_THREADS) as pool:
         return dict(zip(files, pool.map(footer, files), strict=True))
 
 
-def _read_parquet(spark: SparkSession, source: Source, schemas: Mapping[str, str]) -> DataFrame:
+def _read_parquet(
+    spark: SparkSession, source: Source, schemas: Mapping[str, str], *, complete: bool = False
+) -> DataFrame:
     """Parquet files read in groups of identical schema, each conformed to the declared columns.
 
     Reading all files as one would make Spark apply one file's schema to every file and fail
-    on the first that differs; per group, a column the file lacks reads as null and one of
-    another type is rendered as text, so drift is judged by the same rules as JSON.
+    on the first that differs; per group, a column the file lacks reads as null (or, when
+    ``complete``, fails the run naming the file) and one of another type is rendered as text, so
+    drift is judged by the same rules as JSON.
     """
     groups: dict[str, list[str]] = {}
     for path, schema in schemas.items():
@@ -250,6 +359,8 @@ def _read_parquet(spark: SparkSession, source: Source, schemas: Mapping[str, str
     raw = _empty_raw(spark, source)
     for paths in groups.values():
         group = spark.read.parquet(*paths)
+        if complete:
+            _require_columns(group, source, paths)
         raw = raw.unionByName(
             group.select(
                 *(_as_text(group, column) for column in source.columns),
@@ -285,7 +396,13 @@ def _unreadable_rows(spark: SparkSession, source: Source, unreadable: Mapping[st
 
 
 def _give_up_on(source: Source, path: str, error: str, policy: CorruptFilePolicy, unreadable: dict[str, str]) -> None:
-    """Apply the corrupt-file policy to ``path``: raise naming it, or record it as skipped."""
+    """Apply the corrupt-file policy to ``path``: raise naming it, or record it as skipped.
+
+    A file denied to the job is not corrupt: its data is fine and the fix is a permission, so it
+    fails the run whatever the policy (skipping it would quietly drop a whole file of rows).
+    """
+    if fs.access_denied(error):
+        raise InputError(f"{source.name}: cannot read {path}: {error}")
     if policy == "fail":
         raise InputError(
             f"{source.name}: cannot read {path}: {error} (set sources.{source.name}.on_corrupt_file: quarantine "
@@ -300,11 +417,11 @@ def _give_up_on(source: Source, path: str, error: str, policy: CorruptFilePolicy
 
 def _failed_file(exc: BaseException, candidates: list[str]) -> str | None:
     """The candidate file Spark's error names (``Encountered error while reading file ...``)."""
-    match = _FAILED_FILE.search(str(exc))
-    if match is None:
+    named = failed_file(exc)
+    if named is None:
         return None
-    wanted = _comparable(match.group(1))
-    return next((c for c in candidates if _comparable(c) == wanted), None)
+    wanted = fs.comparable(named)
+    return next((c for c in candidates if fs.comparable(c) == wanted), None)
 
 
 def _unnamed_failed_file(spark: SparkSession, read: Callable[[list[str]], DataFrame], files: list[str]) -> str | None:
@@ -332,28 +449,13 @@ def _reads(read: Callable[[list[str]], DataFrame], files: list[str]) -> bool:
     return True
 
 
-def _comparable(path: str) -> str:
-    """``file:/x``, ``file:///x`` and ``s3a://b/x%20y`` spelled one way, for matching."""
-    parts = urlsplit(path)
-    return unquote(parts.netloc + parts.path)
-
-
-def read_table(spark: SparkSession, conf: SourceConf, source: Source) -> Extracted:
-    """Read a table extract (an RDS snapshot export: Parquet per table), classified and de-duplicated."""
-    if fs.list_dirs(spark, conf.path) is None and not fs.exists(spark, conf.path):
-        raise InputError(f"input path {conf.path} for source {source.name} does not exist")
-    reader = spark.read.option("recursiveFileLookup", "true")
-    raw = reader.json(conf.path) if conf.format == "json" else reader.parquet(conf.path)
-    _require_columns(raw, source, conf.path)
-    raw = raw.select(*(F.col(c) for c in source.columns), F.lit(None).cast("string").alias(CORRUPT_RECORD))
-    return classify(spark, source, raw, [conf.path])
-
-
-def _require_columns(raw: DataFrame, source: Source, path: str) -> None:
+def _require_columns(raw: DataFrame, source: Source, paths: list[str]) -> None:
     missing = [c for c in source.columns if c not in raw.columns]
     if missing:
+        more = f" (and {len(paths) - 1} more file(s) of that schema)" if len(paths) > 1 else ""
         raise InputError(
-            f"{path} (source {source.name}) lacks column(s) {', '.join(missing)}; found {', '.join(raw.columns)}"
+            f"{source.name}: {paths[0]}{more} lacks column(s) {', '.join(missing)}; found {', '.join(raw.columns)}. "
+            "A table extract must hold every declared column"
         )
 
 
@@ -364,11 +466,14 @@ def classify(
     paths: list[str],
     *,
     future_tolerance: timedelta | None = None,
+    on_conflicting_duplicate: ConflictPolicy = "keep_latest",
 ) -> Extracted:
     """Give every row of ``raw`` a verdict, count the verdicts and de-duplicate what is usable.
 
     The verdict is :func:`features.transform.quarantine.quarantine_reason`; accepted rows carry
-    their values as :func:`~features.transform.quarantine.parsed` types them.
+    their values as :func:`~features.transform.quarantine.parsed` types them. Usable rows that
+    share a key are judged by :func:`~features.transform.quarantine.duplicate_verdict` under
+    ``on_conflicting_duplicate``.
 
     ``raw`` holds the declared columns (as text, or as a reader typed them) and
     ``_corrupt_record``; event logs add ``_input_file`` and ``_file_error``, which enable the
@@ -377,31 +482,81 @@ def classify(
     classified = raw.withColumn(
         QUARANTINE_REASON, quarantine_reason(source, raw.schema, future_tolerance=future_tolerance)
     ).persist()
+    cached = [classified]
     try:
         counts = {
             row[QUARANTINE_REASON]: int(row["count"]) for row in classified.groupBy(QUARANTINE_REASON).count().collect()
         }
+        version = F.struct(
+            *(parsed(c, t, raw.schema).alias(c) if t != "string" else F.col(c) for c, t in source.columns.items())
+        )
+        # Raw values are kept only where conflicting rows may be quarantined with them.
+        keep_raw = raw.columns if on_conflicting_duplicate == "quarantine" else []
+        usable = classified.where(F.col(QUARANTINE_REASON).isNull()).select(*keep_raw, version.alias(_VERSION))
+        judged = duplicate_verdict(usable, source=source, version=_VERSION, policy=on_conflicting_duplicate).persist()
+        cached.append(judged)
+        verdicts = {row[DUPLICATE]: int(row["count"]) for row in judged.groupBy(DUPLICATE).count().collect()}
+        conflicting = verdicts.get(CONFLICTING, 0) + verdicts.get(CONFLICTING_DUPLICATE, 0)
+        samples = _conflict_samples(judged, source) if conflicting else []
     except Exception:
-        classified.unpersist()
+        for frame in cached:
+            frame.unpersist()
         raise
-    usable = classified.where(F.col(QUARANTINE_REASON).isNull()).select(
-        *(parsed(c, t, raw.schema).alias(c) if t != "string" else F.col(c) for c, t in source.columns.items())
-    )
-    accepted = usable.dropDuplicates([source.key]).persist()
-    accepted_rows = accepted.count()
-    usable_rows = counts.pop(None, 0)
+    input_rows = sum(counts.values())
+    counts.pop(None, None)
     quarantined = classified.where(F.col(QUARANTINE_REASON).isNotNull())
+    if verdicts.get(CONFLICTING_DUPLICATE):
+        counts[CONFLICTING_DUPLICATE] = verdicts[CONFLICTING_DUPLICATE]
+        quarantined = quarantined.unionByName(
+            judged.where(F.col(DUPLICATE) == CONFLICTING_DUPLICATE).select(
+                *raw.columns, F.lit(CONFLICTING_DUPLICATE).alias(QUARANTINE_REASON)
+            )
+        )
     result = Extracted(
         source=source.name,
-        accepted=accepted,
+        accepted=judged.where(F.col(DUPLICATE).isNull()).select(f"{_VERSION}.*"),
         quarantined=quarantined,
         input_paths=paths,
-        input_rows=usable_rows + sum(counts.values()),
-        accepted_rows=accepted_rows,
-        duplicate_rows=usable_rows - accepted_rows,
+        input_rows=input_rows,
+        accepted_rows=verdicts.get(None, 0),
+        duplicate_rows=verdicts.get(EXACT, 0) + verdicts.get(CONFLICTING, 0),
         quarantined_rows=sum(counts.values()),
         quarantine_reasons=dict(sorted(counts.items())),
-        classified=classified,
+        conflicting_duplicates=conflicting,
+        conflict_samples=samples,
+        cached=cached,
     )
     result.check_balance()
     return result
+
+
+def _conflict_samples(judged: DataFrame, source: Source) -> list[dict[str, Any]]:
+    """The first few conflicting keys (in key order) with the values that differ between their versions.
+
+    Two small jobs over the cached rows, run only when there are conflicts.
+    """
+    key = F.col(f"{_VERSION}.{source.key}").cast("string")
+    conflicted = judged.where(F.col(DUPLICATE).isin(CONFLICTING, CONFLICTING_DUPLICATE) & key.isNotNull())
+    keys = [row[0] for row in conflicted.select(key).distinct().orderBy(key).limit(CONFLICT_SAMPLES).collect()]
+    ranked = Window.partitionBy(key).orderBy(*version_order(source, _VERSION))
+    rows = (
+        judged.where(key.isin(keys))
+        .select(_VERSION)
+        .distinct()
+        .select(
+            key.alias("key"),
+            F.row_number().over(ranked).alias("n"),
+            *(F.col(f"{_VERSION}.{c}").cast("string").alias(c) for c in source.columns),
+        )
+        .collect()
+    )
+    samples = []
+    for wanted in keys:
+        versions = sorted((r for r in rows if r["key"] == wanted), key=lambda r: r["n"])
+        differs = {c: [_cut(v[c]) for v in versions] for c in source.columns if len({v[c] for v in versions}) > 1}
+        samples.append({"key": wanted, "differs": differs})
+    return samples
+
+
+def _cut(text: str | None) -> str | None:
+    return text if text is None or len(text) <= SAMPLE_WIDTH else f"{text[: SAMPLE_WIDTH - 3]}..."

@@ -53,6 +53,7 @@ from features.definitions import Source
 from features.errors import root_cause
 from features.io.extract import Extracted, InputError, classify
 from features.io.secrets import resolve_password
+from features.transform.quarantine import ConflictPolicy
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +102,18 @@ class JdbcReadError(InputError):
 
 
 def read_jdbc_table(
-    spark: SparkSession, conf: JdbcConf, source: Source, *, start: datetime | None, end: datetime
+    spark: SparkSession,
+    conf: JdbcConf,
+    source: Source,
+    *,
+    start: datetime | None,
+    end: datetime,
+    on_conflicting_duplicate: ConflictPolicy = "keep_latest",
 ) -> Extracted:
     """Read ``source`` from ``conf.table`` for a snapshot needing ``start <= time < end``, classified.
 
-    ``start`` None means the snapshot needs all history before ``end``.
+    ``start`` None means the snapshot needs all history before ``end``. Rows sharing a key are
+    judged as for file sources (``on_conflicting_duplicate``, docs/inputs.md).
     """
     _check(conf)
     location = f"{conf.url} table={conf.table}"
@@ -132,7 +140,7 @@ def read_jdbc_table(
                 *(_typed(raw, column, ctype) for column, ctype in source.columns.items()),
                 F.lit(None).cast("string").alias(CORRUPT_RECORD),
             )
-            return classify(spark, source, typed, [location])
+            return classify(spark, source, typed, [location], on_conflicting_duplicate=on_conflicting_duplicate)
     except (Py4JJavaError, PySparkException) as exc:
         reason = root_cause(exc).replace(password, "***")
         raise JdbcReadError(f"{source.name}: cannot read {location} as user {conf.user}: {reason}") from exc

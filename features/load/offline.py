@@ -10,7 +10,9 @@ do both; instead every file is named after its snapshot (``snapshot-<T>-<run>-NN
 a rerun swaps exactly that snapshot's files: new files are staged, moved in under hidden names
 (readers skip names starting with ``_``), the previous run's files of the same T are deleted, and
 the new files are made visible. A crash between the last two steps leaves that snapshot missing
-(and a rerun fixes it), never doubled.
+(and a rerun fixes it), never doubled. A run killed mid-write leaves its staging directory and
+hidden ``_pending-`` files behind; the next write of the same group removes those of the same T,
+and staging directories of other snapshots once they are older than :data:`STALE_STAGING`.
 
 Reading (:func:`snapshot_before`): hour directories are listed newest first and only the first one
 holding an older snapshot is read (a LIST per level, not a scan of the history). In it the
@@ -25,7 +27,7 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -44,6 +46,8 @@ from features.transform.columns import utc_timestamp
 log = logging.getLogger(__name__)
 
 ROWS_PER_FILE = 1_000_000
+#: A staging directory of another snapshot this old belongs to a run that died: no write takes a day.
+STALE_STAGING = timedelta(hours=24)
 
 #: The partition directories under ``<root>/<group>/data``, outermost first.
 _LEVELS = ("year", "month", "day", "hour")
@@ -86,7 +90,9 @@ def write_snapshot(
     """Replace the snapshot of ``group`` at ``as_of`` with ``df`` (``rows`` records)."""
     target = partition_path(root, group, as_of)
     tag = snapshot_tag(as_of)
-    staging = f"{root.rstrip('/')}/{group}/_staging/{tag}-{run_id}"
+    staging_root = f"{root.rstrip('/')}/{group}/_staging"
+    staging = f"{staging_root}/{tag}-{run_id}"
+    remove_stale_staging(spark, staging_root, target, tag, now=write_time)
     files = max(1, math.ceil(rows / ROWS_PER_FILE))
     with_offline_metadata(df, write_time).coalesce(files).write.mode("overwrite").parquet(staging)
 
@@ -104,6 +110,43 @@ def write_snapshot(
     if previous:
         log.info("%s: replaced %d file(s) of the earlier run at %s", group, len(previous), tag)
     return OfflineWrite(path=target, rows=rows, files=len(final_names))
+
+
+def remove_stale_staging(spark: SparkSession, staging_root: str, target: str, tag: str, *, now: datetime) -> None:
+    """Delete what killed runs left: staging of snapshot ``tag`` and its ``_pending-`` files in ``target``,
+    and staging of other snapshots older than :data:`STALE_STAGING` (a concurrent run of another T
+    keeps its fresh staging)."""
+    fs_, path = fs.filesystem(spark, staging_root)
+    if fs_.exists(path):
+        for status in fs_.listStatus(path):
+            name = str(status.getPath().getName())
+            modified = datetime.fromtimestamp(status.getModificationTime() / 1000, tz=UTC)
+            if name.startswith(f"{tag}-") or now - modified > STALE_STAGING:
+                log.warning("removing %s/%s, left by a run that did not finish", staging_root, name)
+                fs_.delete(status.getPath(), True)
+    for name in fs.list_files(spark, target):
+        if name.startswith(f"_pending-snapshot-{tag}-"):
+            log.warning("removing %s/%s, left by a run that did not finish", target, name)
+            fs.delete(spark, f"{target}/{name}", recursive=False)
+
+
+def newest_snapshot_time(spark: SparkSession, root: str, group: str) -> datetime | None:
+    """The time T of the newest snapshot of ``group`` in the store, or None when it has none.
+
+    Found by file names when :func:`write_snapshot` named them (LISTs only), else by the newest
+    ``event_time`` of the newest hour directory.
+    """
+    for directory in _hour_dirs_newest_first(spark, f"{root.rstrip('/')}/{group}/data", None, ()):
+        files = [n for n in fs.list_files(spark, directory) if n.endswith(".parquet") and not n.startswith(("_", "."))]
+        if not files:
+            continue
+        tags = [m.group(1) if (m := _SNAPSHOT_FILE.match(n)) else None for n in files]
+        if all(tags):
+            return datetime.strptime(max(t for t in tags if t), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        newest = spark.read.parquet(directory).agg(F.max(EVENT_TIME)).first()
+        if newest is not None and newest[0] is not None:
+            return datetime.strptime(str(newest[0]), EVENT_TIME_FORMAT).replace(tzinfo=UTC)
+    return None
 
 
 def snapshot_before(spark: SparkSession, root: str, group: str, before: datetime | None) -> DataFrame | None:

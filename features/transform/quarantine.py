@@ -1,17 +1,21 @@
-"""Row-validity rules: why a raw row cannot be used, as a ``Column``.
+"""Row-validity rules: why a raw row cannot be used, as a ``Column``; and which copy of a key is kept.
 
 A raw frame holds a source's declared columns (as text, or as a reader typed them) and
 ``_corrupt_record``; event logs add ``_input_file`` and ``_file_error``, which enable the
 corrupt-file and future rules. The functions take the raw frame's schema, not the frame: a
 column that arrived as text is judged as text (blank, oversized, trimmed before a cast).
 docs/inputs.md lists every reason, in the order they are checked.
+
+:func:`duplicate_verdict` judges rows against each other: of the usable rows sharing a key, one
+is kept; the others are exact copies of it or conflict with it (docs/inputs.md, "Duplicates").
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
-from pyspark.sql import Column
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructType
 
@@ -21,6 +25,18 @@ from features.definitions import ColumnType, Source
 #: ISO-8601 with a zone: 2026-10-30T12:34:56Z, 2026-10-30T12:34:56.789+02:00. Anything looser
 #: (a bare date, a local time without zone) is ambiguous and quarantined.
 ISO_8601_WITH_ZONE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})$"
+
+#: What to do with a key that arrives with different values: ``keep_latest`` keeps the winner
+#: of :func:`version_order` and drops the other rows; ``quarantine`` keeps none of them.
+ConflictPolicy = Literal["keep_latest", "quarantine"]
+#: The column :func:`duplicate_verdict` adds: null for the row kept, else one of the three below.
+DUPLICATE = "_duplicate"
+#: Dropped: all declared values equal those of the row kept (a replay).
+EXACT = "exact"
+#: Dropped under ``keep_latest``: same key as the row kept, other values.
+CONFLICTING = "conflicting"
+#: The quarantine reason of every row of a conflicting key under ``quarantine``.
+CONFLICTING_DUPLICATE = "conflicting_duplicate"
 
 
 def parsed(column: str, ctype: ColumnType, schema: StructType) -> Column:
@@ -110,3 +126,35 @@ def _after_arrival(schema: StructType, column: str, tolerance: timedelta) -> Col
     midnight = F.try_to_timestamp(F.concat(day, F.lit("T00:00:00Z")))
     seconds = int((timedelta(days=1) + tolerance).total_seconds())
     return parsed(column, "timestamp", schema) > midnight + F.expr(f"INTERVAL {seconds} SECONDS")
+
+
+def version_order(source: Source, version: str) -> list[Column]:
+    """The order in which the first of a key's rows is its winner, whatever the input order.
+
+    The latest ``source.timestamp`` first (nulls last); among equal times, the smallest values in
+    declared column order (nulls first). ``version`` is a struct of the declared columns, typed.
+    """
+    latest = [F.col(f"{version}.{source.timestamp}").desc_nulls_last()] if source.timestamp else []
+    return [*latest, *(F.col(f"{version}.{c}").asc_nulls_first() for c in source.columns)]
+
+
+def duplicate_verdict(usable: DataFrame, *, source: Source, version: str, policy: ConflictPolicy) -> DataFrame:
+    """``usable`` with :data:`DUPLICATE`: null for the one row kept per key, else why it is not.
+
+    Rows are compared on ``version`` (the declared columns, typed), so a replay serialised with
+    another zone offset or from another file is still an exact copy. Under ``quarantine``, every
+    row of a key whose rows differ is :data:`CONFLICTING_DUPLICATE` and none is kept.
+    """
+    key = F.col(f"{version}.{source.key}")
+    by_key = Window.partitionBy(key)
+    ranked = by_key.orderBy(*version_order(source, version))
+    winner = F.first(version).over(ranked.rowsBetween(Window.unboundedPreceding, Window.currentRow))
+    verdict = (
+        F.when(F.row_number().over(ranked) == 1, F.lit(None).cast("string"))
+        .when(F.col(version).eqNullSafe(winner), F.lit(EXACT))
+        .otherwise(F.lit(CONFLICTING))
+    )
+    if policy == "quarantine":
+        conflict = ~F.min(version).over(by_key).eqNullSafe(F.max(version).over(by_key))
+        verdict = F.when(conflict, F.lit(CONFLICTING_DUPLICATE)).otherwise(verdict)
+    return usable.withColumn(DUPLICATE, verdict)

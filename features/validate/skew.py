@@ -2,8 +2,8 @@
 
 Both stores are fed from the same snapshot, so for an entity of the latest offline snapshot the
 online record must carry the same values: this check samples entities from that snapshot, reads
-them back with BatchGetRecord (at most 100 identifiers per call, unprocessed ones retried) and
-compares feature by feature with the rules the push writes by (``features/online/records.py``):
+them back with BatchGetRecord and compares feature by feature with the rules the push writes by
+(``features/online/records.py``):
 
 * Integral and String features must be equal exactly; Fractional ones within ``float_rel_tol``
   (the push writes ``repr(float)``, which round-trips exactly, so the default is tight);
@@ -12,64 +12,406 @@ compares feature by feature with the rules the push writes by (``features/online
 
 An online record with a different ``event_time`` comes from another snapshot (a newer push, or a
 push that never happened); it is reported on its own, because it explains value differences rather
-than being one. ``feature-pipeline skew-check`` (``features/cli/skew.py``) runs it
-from the command line and exits 1 when anything differs.
+than being one.
+
+The reads retry the way the push writes (docs/validation.md, "Training-serving skew check"): the
+same classification and backoff (``features/online/failures.py``), the same retry budget
+(``online_store.max_attempts``), one :class:`~features.online.rate.AdaptiveRate` for every group
+of a check, and botocore's own retries off. Every group gets an outcome, ``error`` included: one
+group that cannot be read never stops the others. ``feature-pipeline skew-check``
+(``features/cli/skew.py``) runs it from the command line.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import random
 import time
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from features.constants import EVENT_TIME
 from features.definitions import FeatureGroup, FeatureType
+from features.errors import one_line
 from features.load.offline import snapshot_before
 from features.online.client import record_as_dict, runtime_client
+from features.online.failures import Failure, backoff_seconds, classify, classify_code
+from features.online.rate import AdaptiveRate
+
+if TYPE_CHECKING:
+    from features.config import OnlineStoreConf
 
 log = logging.getLogger(__name__)
 
 #: BatchGetRecord's limit on record identifiers per call.
 BATCH_GET_LIMIT = 100
-#: Attempts for identifiers BatchGetRecord returns as unprocessed (throttled).
-_UNPROCESSED_ATTEMPTS = 5
-_BACKOFF_SECONDS = 0.2
+
+Status = Literal["matched", "skew", "error"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReadRetry:
+    """The reads' retry budget and backoff: the push's, from the ``online_store`` section.
+
+    ``max_attempts`` per identifier, the first included; before retry n the reader sleeps
+    ``uniform(0, min(max_backoff_ms, base_backoff_ms * 2**(n-1)))`` (``failures.backoff_seconds``).
+    """
+
+    max_attempts: int = 8
+    base_backoff_ms: float = 50.0
+    max_backoff_ms: float = 5_000.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        if not 0 <= self.base_backoff_ms <= self.max_backoff_ms:
+            raise ValueError("need 0 <= base_backoff_ms <= max_backoff_ms")
+
+    @classmethod
+    def from_conf(cls, online: OnlineStoreConf) -> ReadRetry:
+        return cls(
+            max_attempts=online.max_attempts,
+            base_backoff_ms=online.base_backoff_ms,
+            max_backoff_ms=online.max_backoff_ms,
+        )
+
+
+@dataclass
+class Reads:
+    """What a :class:`RecordReader` read for one group.
+
+    ``found`` holds the records the service returned; an identifier in neither ``found`` nor
+    ``failed`` has no online record. ``retried`` counts extra attempts of identifiers, ``throttled``
+    throttling answers (a throttled call, or one throttled ``Errors`` entry), as the push counts.
+    """
+
+    found: dict[str, dict[str, str]] = field(default_factory=dict)
+    failed: dict[str, Failure] = field(default_factory=dict)
+    requests: int = 0
+    retried: int = 0
+    throttled: int = 0
+
+
+_UNPROCESSED = Failure("transient", "UnprocessedIdentifier", "returned in UnprocessedIdentifiers")
+
+
+class RecordReader:
+    """BatchGetRecord for a check, retried per identifier like the push's writes.
+
+    Throttling, 5xx, connection errors, ``UnprocessedIdentifiers`` and throttled or transient
+    ``Errors`` entries are retried within the budget, with backoff and the adaptive rate. Other
+    ``Errors`` entries and 4xx answers fail the identifiers they concern. A failure about the group
+    or the identity (``failures.FATAL_CODES``), or an endpoint unreachable for a whole budget, fails
+    the rest of the group without further calls. Reads are sequential: one caller, one client.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        retry: ReadRetry,
+        *,
+        rate: AdaptiveRate | None = None,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._client = client
+        self._retry = retry
+        self._sleep = sleep
+        self._rate = rate or AdaptiveRate(sleep=sleep)
+        self._rng = rng or random.Random()
+
+    def read(self, group: str, entities: Sequence[str]) -> Reads:
+        """Read ``entities`` of ``group``, at most ``BATCH_GET_LIMIT`` per call."""
+        reads = Reads()
+        stop: Failure | None = None
+        for start in range(0, len(entities), BATCH_GET_LIMIT):
+            chunk = entities[start : start + BATCH_GET_LIMIT]
+            if stop is None:
+                stop = self._read_chunk(group, chunk, reads)
+            else:
+                reads.failed.update(dict.fromkeys(chunk, stop))
+        return reads
+
+    def _read_chunk(self, group: str, chunk: Sequence[str], reads: Reads) -> Failure | None:
+        """Read one call's worth of identifiers; returns the failure that ends the group, if any."""
+        attempts = dict.fromkeys(chunk, 0)
+        pending = list(chunk)
+        while pending:
+            for entity in pending:
+                attempts[entity] += 1
+            response, failure = self._call(group, pending, reads)
+            stop: Failure | None = None
+            if failure is None:
+                retry, stop = self._sort(pending, response, reads)
+            elif failure.kind in ("fatal", "reject"):
+                reads.failed.update(dict.fromkeys(pending, failure))
+                return failure if failure.kind == "fatal" else None
+            else:
+                retry = dict.fromkeys(pending, failure)
+            pending = []
+            for entity, last in retry.items():
+                if stop is not None:
+                    reads.failed[entity] = stop
+                elif attempts[entity] >= self._retry.max_attempts:
+                    reads.failed[entity] = gave_up = Failure(
+                        last.kind,
+                        f"RetriesExhausted({last.code})",
+                        f"gave up after {attempts[entity]} attempts; last error {last.reason}",
+                    )
+                    if last.kind == "unreachable":
+                        stop = gave_up
+                else:
+                    pending.append(entity)
+            if stop is not None:
+                reads.failed.update(dict.fromkeys(pending, stop))
+                return stop
+            if pending:
+                reads.retried += len(pending)
+                self._backoff(max(attempts[e] for e in pending))
+        return None
+
+    def _call(self, group: str, entities: list[str], reads: Reads) -> tuple[Any, Failure | None]:
+        """One paced BatchGetRecord; (response, None) or (None, failure). Feeds the adaptive rate."""
+        reads.requests += 1
+        self._rate.acquire()
+        try:
+            response = self._client.batch_get_record(
+                Identifiers=[{"FeatureGroupName": group, "RecordIdentifiersValueAsString": entities}]
+            )
+        except Exception as exc:
+            failure = classify(exc)  # re-raises what is not an AWS or HTTP error: a bug
+            if failure.kind == "throttle":
+                reads.throttled += 1
+                self._rate.on_throttle()
+            return None, failure
+        self._rate.on_success()
+        return response, None
+
+    def _sort(self, pending: list[str], response: Any, reads: Reads) -> tuple[dict[str, Failure], Failure | None]:
+        """Keep the records found, fail the identifiers refused; returns those to retry, and a fatal failure."""
+        asked = set(pending)
+        for item in response.get("Records") or []:
+            entity = item.get("RecordIdentifierValueAsString")
+            if entity in asked:
+                reads.found[entity] = record_as_dict(item.get("Record") or [])
+        retry: dict[str, Failure] = {}
+        stop: Failure | None = None
+        throttled = False
+        for error in response.get("Errors") or []:
+            entity = error.get("RecordIdentifierValueAsString")
+            if entity not in asked:
+                continue
+            failure = classify_code(str(error.get("ErrorCode", "Unknown")), str(error.get("ErrorMessage", "")))
+            if failure.kind == "throttle":
+                reads.throttled += 1
+                throttled = True
+            if failure.kind in ("throttle", "transient"):
+                retry[entity] = failure
+            else:
+                reads.failed[entity] = failure
+                if failure.kind == "fatal":
+                    stop = failure
+        for item in response.get("UnprocessedIdentifiers") or []:
+            for entity in item.get("RecordIdentifiersValueAsString") or []:
+                if entity in asked and entity not in reads.failed:
+                    retry.setdefault(entity, _UNPROCESSED)
+        if throttled:
+            self._rate.on_throttle()
+        return retry, stop
+
+    def _backoff(self, attempt: int) -> None:
+        delay = backoff_seconds(
+            attempt, base_ms=self._retry.base_backoff_ms, max_ms=self._retry.max_backoff_ms, rng=self._rng
+        )
+        if delay > 0:
+            self._sleep(delay)
 
 
 @dataclass
 class SkewResult:
-    """Outcome of one skew check; ``ok`` when every sampled record matched."""
+    """Outcome of the check of one group.
+
+    ``sampled = checked + len(errors)`` (``errors``: identifiers that could not be read) and
+    ``checked = matched + mismatched + missing_online``, where *mismatched* entities have a value
+    mismatch or another event time. ``status`` is ``error`` when the group could not be checked
+    fully (``error`` says why, in one line), else ``skew`` when anything differs, else ``matched``.
+    """
 
     group: str
     offline_root: str
-    snapshot_event_time: str
-    sampled: int
-    compared: int
+    snapshot_event_time: str = ""
+    sampled: int = 0
+    compared: int = 0
+    matched: int = 0
     mismatches: list[dict[str, Any]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     event_time_mismatches: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    requests: int = 0
+    retried: int = 0
+    throttled: int = 0
     seconds: float = 0.0
 
     @property
+    def status(self) -> Status:
+        if self.error is not None or self.errors:
+            return "error"
+        if self.mismatches or self.missing or self.event_time_mismatches:
+            return "skew"
+        return "matched"
+
+    @property
     def ok(self) -> bool:
-        return not (self.mismatches or self.missing or self.event_time_mismatches or self.errors)
+        return self.status == "matched"
+
+    @property
+    def checked(self) -> int:
+        return self.sampled - len(self.errors)
+
+    @property
+    def mismatched(self) -> int:
+        return len({m["entity"] for m in self.mismatches} | {m["entity"] for m in self.event_time_mismatches})
+
+    @property
+    def missing_online(self) -> int:
+        return len(self.missing)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "ok": self.ok}
+        """The outcome first (status, reason, counts), then what it was checked against and the details."""
+        head = {
+            "group": self.group,
+            "status": self.status,
+            "ok": self.ok,
+            "error": self.error,
+            "sampled": self.sampled,
+            "checked": self.checked,
+            "matched": self.matched,
+            "mismatched": self.mismatched,
+            "missing_online": self.missing_online,
+            "requests": self.requests,
+            "retried": self.retried,
+            "throttled": self.throttled,
+        }
+        return {**head, **asdict(self)}
 
     def summary(self) -> str:
-        return (
-            f"{self.group}: {'ok' if self.ok else 'SKEW'} — sampled {self.sampled} entities of the snapshot at "
-            f"{self.snapshot_event_time}, {self.compared} found online, {len(self.mismatches)} value mismatches, "
-            f"{len(self.missing)} missing, {len(self.event_time_mismatches)} with another event time, "
-            f"{len(self.errors)} read errors"
+        """One line: the verdict, what was checked, and how hard the reads were."""
+        head = f"{self.group}: {self.status if self.ok else self.status.upper()}"
+        if self.error is not None:
+            head += f" — {self.error}"
+            if not self.sampled:
+                return head
+        snapshot = f" (snapshot {self.snapshot_event_time})" if self.snapshot_event_time else ""
+        detail = (
+            f" ({len(self.mismatches)} value mismatches, {len(self.event_time_mismatches)} with another event time)"
+            if self.mismatched
+            else ""
         )
+        return (
+            f"{head} — checked {self.checked} of {self.sampled} sampled entities{snapshot}: {self.matched} matched, "
+            f"{self.mismatched} mismatched{detail}, {self.missing_online} missing online; "
+            f"{self.requests} calls, {self.retried} identifiers retried, {self.throttled} throttled"
+        )
+
+
+class SkewChecker:
+    """Checks groups one after another with one client and one adaptive rate (they share the
+    account's throughput); :meth:`check` never raises for one group's problem."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        *,
+        offline_root: str,
+        endpoint_url: str | None,
+        region: str,
+        sample: int,
+        seed: int,
+        float_rel_tol: float = 1e-9,
+        retry: ReadRetry | None = None,
+    ) -> None:
+        if sample < 1:
+            raise ValueError(f"sample must be at least 1, got {sample}")
+        self._spark = spark
+        self._offline_root = offline_root
+        self._sample = sample
+        self._seed = seed
+        self._float_rel_tol = float_rel_tol
+        # botocore's retries off: the reader retries, and must see every throttling answer.
+        self._client = runtime_client(endpoint_url=endpoint_url, region=region)
+        self._reader = RecordReader(self._client, retry or ReadRetry())
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self._client.close()
+
+    def check(self, group: FeatureGroup) -> SkewResult:
+        """Compare a reproducible sample (same seed, same snapshot files, same entities) of the
+        latest offline snapshot of ``group`` with the online store."""
+        began = time.perf_counter()
+        result = SkewResult(group=group.name, offline_root=self._offline_root)
+        try:
+            self._compare(group, result)
+        except Exception as exc:  # one group's failure is its outcome; the next group is still checked
+            log.debug("skew check of %s failed", group.name, exc_info=True)
+            result.error = one_line(exc)
+        result.seconds = round(time.perf_counter() - began, 3)
+        return result
+
+    def _compare(self, group: FeatureGroup, result: SkewResult) -> None:
+        snapshot = snapshot_before(self._spark, self._offline_root, group.name, None)
+        if snapshot is None:
+            raise FileNotFoundError(f"no snapshot of {group.name} in the offline store under {self._offline_root}")
+        key = group.entity.join_key
+        types = {f.name: f.dtype for f in group.features if f.name in snapshot.columns}
+        rows = (
+            snapshot.select(key, EVENT_TIME, *types)
+            .withColumn("_draw", F.rand(self._seed))
+            .orderBy("_draw")
+            .limit(self._sample)
+            .drop("_draw")
+            .collect()
+        )
+        offline = {str(row[key]): row.asDict() for row in rows}
+        result.snapshot_event_time = str(rows[0][EVENT_TIME]) if rows else ""
+        result.sampled = len(offline)
+        reads = self._reader.read(group.name, list(offline))
+        result.requests, result.retried, result.throttled = reads.requests, reads.retried, reads.throttled
+        result.errors = [{"entity": e, "code": f.code, "message": f.message} for e, f in reads.failed.items()]
+        if reads.failed:
+            result.error = unread_reason(reads.failed, result.sampled)
+        for entity, record in offline.items():
+            if entity in reads.failed:
+                continue
+            found = reads.found.get(entity)
+            if found is None:
+                result.missing.append(entity)
+                continue
+            result.compared += 1
+            differs = found.get(EVENT_TIME) != record[EVENT_TIME]
+            if differs:
+                result.event_time_mismatches.append(
+                    {"entity": entity, "offline": record[EVENT_TIME], "online": found.get(EVENT_TIME)}
+                )
+            for name, dtype in types.items():
+                if not values_match(dtype, record[name], found.get(name), self._float_rel_tol):
+                    differs = True
+                    result.mismatches.append(
+                        {"entity": entity, "feature": name, "offline": record[name], "online": found.get(name)}
+                    )
+            result.matched += not differs
 
 
 def check_skew(
@@ -82,58 +424,37 @@ def check_skew(
     sample: int,
     seed: int,
     float_rel_tol: float = 1e-9,
+    retry: ReadRetry | None = None,
 ) -> SkewResult:
     """Compare ``sample`` random entities of the latest offline snapshot of ``group`` with the online store.
 
-    The sample is reproducible: the same ``seed`` over the same snapshot files picks the same
-    entities.
+    A group that cannot be checked (no snapshot, unknown online, reads that failed) comes back with
+    ``status == "error"`` and the reason in ``error``. :class:`SkewChecker` checks several groups.
     """
-    if sample < 1:
-        raise ValueError(f"sample must be at least 1, got {sample}")
-    began = time.perf_counter()
-    snapshot = snapshot_before(spark, offline_root, group.name, None)
-    if snapshot is None:
-        raise FileNotFoundError(f"no snapshot of {group.name} in the offline store under {offline_root}")
-    key = group.entity.join_key
-    types = {f.name: f.dtype for f in group.features if f.name in snapshot.columns}
-    rows = (
-        snapshot.select(key, EVENT_TIME, *types)
-        .withColumn("_draw", F.rand(seed))
-        .orderBy("_draw")
-        .limit(sample)
-        .drop("_draw")
-        .collect()
-    )
-    offline = {str(row[key]): row.asDict() for row in rows}
-    snapshot_time = str(rows[0][EVENT_TIME]) if rows else ""
-    online, errors = _batch_get(group.name, list(offline), endpoint_url=endpoint_url, region=region)
-
-    result = SkewResult(
-        group=group.name,
+    with SkewChecker(
+        spark,
         offline_root=offline_root,
-        snapshot_event_time=snapshot_time,
-        sampled=len(offline),
-        compared=len(online),
-        errors=errors,
-    )
-    failed = {e["entity"] for e in errors}
-    for entity, record in offline.items():
-        found = online.get(entity)
-        if found is None:
-            if entity not in failed:
-                result.missing.append(entity)
-            continue
-        if found.get(EVENT_TIME) != record[EVENT_TIME]:
-            result.event_time_mismatches.append(
-                {"entity": entity, "offline": record[EVENT_TIME], "online": found.get(EVENT_TIME)}
-            )
-        for name, dtype in types.items():
-            if not values_match(dtype, record[name], found.get(name), float_rel_tol):
-                result.mismatches.append(
-                    {"entity": entity, "feature": name, "offline": record[name], "online": found.get(name)}
-                )
-    result.seconds = round(time.perf_counter() - began, 3)
-    return result
+        endpoint_url=endpoint_url,
+        region=region,
+        sample=sample,
+        seed=seed,
+        float_rel_tol=float_rel_tol,
+        retry=retry,
+    ) as checker:
+        return checker.check(group)
+
+
+def unread_reason(failed: dict[str, Failure], sampled: int) -> str:
+    """``could not read 3 of 250 sampled entities: ResourceNotFound x3 (e.g. '...')``, most frequent first."""
+    codes = Counter(f.code for f in failed.values())
+    examples: dict[str, str] = {}
+    for failure in failed.values():
+        examples.setdefault(failure.code, failure.message)
+    parts = [
+        f"{code} x{count} (e.g. {examples[code][:300]!r})"
+        for code, count in sorted(codes.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+    return f"could not read {len(failed)} of {sampled} sampled entities: {'; '.join(parts)}"
 
 
 def values_match(dtype: FeatureType, offline: Any, online: str | None, rel_tol: float) -> bool:
@@ -148,32 +469,3 @@ def values_match(dtype: FeatureType, offline: Any, online: str | None, rel_tol: 
     except ValueError:
         return False
     return online == str(offline)
-
-
-def _batch_get(
-    group: str, entities: list[str], *, endpoint_url: str | None, region: str
-) -> tuple[dict[str, dict[str, str]], list[dict[str, Any]]]:
-    """``{entity: {feature: value}}`` of the records found, and per-identifier read errors."""
-    client = runtime_client(endpoint_url=endpoint_url, region=region, botocore_retries=True)
-    found: dict[str, dict[str, str]] = {}
-    errors: list[dict[str, Any]] = []
-    for start in range(0, len(entities), BATCH_GET_LIMIT):
-        pending = entities[start : start + BATCH_GET_LIMIT]
-        for attempt in range(_UNPROCESSED_ATTEMPTS):
-            response = client.batch_get_record(
-                Identifiers=[{"FeatureGroupName": group, "RecordIdentifiersValueAsString": pending}]
-            )
-            for item in response.get("Records", []):
-                found[item["RecordIdentifierValueAsString"]] = record_as_dict(item["Record"])
-            errors += [
-                {"entity": e["RecordIdentifierValueAsString"], "code": e["ErrorCode"], "message": e["ErrorMessage"]}
-                for e in response.get("Errors", [])
-            ]
-            pending = [
-                i for u in response.get("UnprocessedIdentifiers", []) for i in u["RecordIdentifiersValueAsString"]
-            ]
-            if not pending:
-                break
-            time.sleep(_BACKOFF_SECONDS * 2**attempt)
-        errors += [{"entity": e, "code": "Unprocessed", "message": "still unprocessed after retries"} for e in pending]
-    return found, errors

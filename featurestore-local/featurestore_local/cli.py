@@ -18,7 +18,7 @@ import threading
 from types import FrameType
 
 from .faults import FaultConfig
-from .server import LocalFeatureStore, logger
+from .server import DEFAULT_MAX_CONNECTIONS, DEFAULT_SOCKET_TIMEOUT, LocalFeatureStore, logger
 
 DEFAULT_PORT = 8765
 DEFAULT_DB = "./var/feature-store.sqlite"
@@ -35,6 +35,13 @@ def _positive(text: str) -> float:
     value = float(text)
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
     return value
 
 
@@ -67,6 +74,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--allow-remote",
         action="store_true",
         help="allow binding a non-loopback address (there is no authentication)",
+    )
+    parser.add_argument(
+        "--socket-timeout",
+        type=_positive,
+        default=DEFAULT_SOCKET_TIMEOUT,
+        metavar="SECONDS",
+        help="disconnect a client silent this long mid-request or between requests (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=_at_least_one,
+        default=DEFAULT_MAX_CONNECTIONS,
+        help="connections served at once, one thread each; more are answered 503 (default: %(default)s)",
     )
     parser.add_argument(
         "--log-level",
@@ -136,6 +156,8 @@ def run(args: argparse.Namespace) -> int:
                 seed=args.seed,
             ),
             allow_remote=args.allow_remote,
+            socket_timeout=args.socket_timeout,
+            max_connections=args.max_connections,
         )
         store.start()
     except (ValueError, OSError) as exc:

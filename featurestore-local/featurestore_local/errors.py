@@ -30,10 +30,17 @@ SERIALIZATION_EXCEPTION = "SerializationException"
 UNKNOWN_OPERATION = "UnknownOperationException"
 
 
+# The models' Message shape: {"type": "string", "max": 2048}. Messages quote values, which can be
+# up to 358400 characters long.
+MAX_MESSAGE_LENGTH = 2048
+
+
 class ApiError(Exception):
     """A failure that is reported to the client as an AWS error response."""
 
     def __init__(self, code: str, message: str, status: int = 400) -> None:
+        if len(message) > MAX_MESSAGE_LENGTH:
+            message = message[: MAX_MESSAGE_LENGTH - 3] + "..."
         super().__init__(message)
         self.code = code
         self.message = message

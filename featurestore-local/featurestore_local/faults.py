@@ -178,6 +178,7 @@ class Stats:
         self._records_written = 0
         self._records_read = 0
         self._unprocessed = 0
+        self._refused = 0
 
     def request(self, operation: str) -> None:
         with self._lock:
@@ -203,6 +204,11 @@ class Stats:
         with self._lock:
             self._unprocessed += count
 
+    def refused(self) -> None:
+        """A connection answered 503 because every connection slot was taken."""
+        with self._lock:
+            self._refused += 1
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -214,6 +220,7 @@ class Stats:
                 "records_written": self._records_written,
                 "records_read": self._records_read,
                 "unprocessed": self._unprocessed,
+                "connections_refused": self._refused,
             }
 
     def reset(self) -> None:

@@ -12,10 +12,11 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .errors import VALIDATION_EXCEPTION, ApiError, validation
+from .limits import MAX_FEATURE_NAME_LENGTH, MAX_INTEGER, check_identifier_size, check_record_size
 
 JsonObject = dict[str, Any]
 ErrorFactory = Callable[[str], ApiError]
@@ -32,6 +33,7 @@ TTL_UNIT_SECONDS = {
     "Weeks": 604800,
 }
 MAX_FEATURE_DEFINITIONS = 2500
+NAME_RULE = "1 to 64 characters matching [a-zA-Z0-9]([-_]*[a-zA-Z0-9]){0,63}"
 
 _NAME_RE = re.compile(r"[a-zA-Z0-9]([-_]*[a-zA-Z0-9]){0,63}")
 _ARN_PREFIX_RE = re.compile(r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:feature-group/")
@@ -43,6 +45,14 @@ _ISO_EVENT_TIME_RE = re.compile(
 )
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
+# Event times must lie in [0000-01-01T00:00:00Z, 9999-12-31T23:59:59.999999999Z] (quotas page).
+_EARLIEST_EVENT = -62_167_219_200.0
+_LATEST_EVENT = 253_402_300_800.0
+# What datetime can format, in microseconds since the epoch: 0001-01-01T00:00:00Z to
+# 9999-12-31T23:59:59.999Z. An ExpiresAt beyond (a long TTL on a late event) is shown as the end.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FIRST_FORMATTABLE_US = -62_135_596_800 * 10**6
+_LAST_FORMATTABLE_US = 253_402_300_800 * 10**6 - 1000
 
 
 def control_validation(message: str) -> ApiError:
@@ -57,16 +67,21 @@ def resolve_group_name(name_or_arn: str) -> str:
 
 
 def is_valid_name(name: str) -> bool:
-    """Feature group and feature names share the same pattern and 64-char limit."""
-    return bool(_NAME_RE.fullmatch(name))
+    """Feature group and feature names share the same pattern and 64-character limit.
+
+    The pattern alone allows longer names (``[-_]*`` is unbounded), hence the length check.
+    """
+    return len(name) <= MAX_FEATURE_NAME_LENGTH and bool(_NAME_RE.fullmatch(name))
 
 
 def format_timestamp(epoch: float) -> str:
     """ISO-8601 UTC string as used for ``ExpiresAt``; milliseconds only if needed."""
-    moment = datetime.fromtimestamp(epoch, tz=UTC)
+    micros = min(max(round(epoch * 1_000_000), _FIRST_FORMATTABLE_US), _LAST_FORMATTABLE_US)
+    moment = _EPOCH + timedelta(microseconds=micros)
+    text = f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}"  # %Y does not pad years before 1000
     if moment.microsecond:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"{text}.{moment.microsecond // 1000:03d}Z"
+    return f"{text}Z"
 
 
 def parse_ttl(value: Any, error: ErrorFactory) -> float:
@@ -74,10 +89,10 @@ def parse_ttl(value: Any, error: ErrorFactory) -> float:
     if not isinstance(value, dict):
         raise error("TtlDuration must be an object with Unit and Value")
     unit, amount = value.get("Unit"), value.get("Value")
-    if unit not in TTL_UNIT_SECONDS:
+    if not isinstance(unit, str) or unit not in TTL_UNIT_SECONDS:
         raise error(f"TtlDuration.Unit must be one of {', '.join(TTL_UNIT_SECONDS)}, got {unit!r}")
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount < 1:
-        raise error(f"TtlDuration.Value must be an integer >= 1, got {amount!r}")
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 1 <= amount <= MAX_INTEGER:
+        raise error(f"TtlDuration.Value must be an integer from 1 to {MAX_INTEGER}, got {amount!r}")
     return float(amount * TTL_UNIT_SECONDS[unit])
 
 
@@ -136,7 +151,7 @@ class FeatureGroup:
         if not isinstance(names, list) or not names:
             raise validation("FeatureNames must be a non-empty list of feature names")
         for name in names:
-            if name not in self.features:
+            if not isinstance(name, str) or name not in self.features:
                 raise validation(f"Feature {name} is not defined in FeatureGroup {self.name}")
         return [str(name) for name in names]
 
@@ -149,9 +164,10 @@ class FeatureGroup:
                 seconds = float(value)
             except ValueError:
                 seconds = math.nan
-            if not value.strip() or not math.isfinite(seconds):
+            if not value.strip() or not _EARLIEST_EVENT <= seconds < _LATEST_EVENT:
                 raise validation(
-                    f"Invalid EventTime {value!r} for feature {self.event_time}: expected Unix epoch seconds"
+                    f"Invalid EventTime {value!r} for feature {self.event_time}: expected Unix epoch seconds "
+                    "from 0000-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z"
                 )
             return seconds
         match = _ISO_EVENT_TIME_RE.fullmatch(value)
@@ -191,8 +207,11 @@ class FeatureGroup:
         identifier = values[self.record_identifier]["ValueAsString"]
         if identifier == "":
             raise validation(f"RecordIdentifier feature {self.record_identifier} must not be empty")
+        check_identifier_size(identifier, self.record_identifier)
         event_time = self.parse_event_time(values[self.event_time]["ValueAsString"])
-        return identifier, event_time, list(values.values())
+        features = list(values.values())
+        check_record_size(features)
+        return identifier, event_time, features
 
 
 def _check_scalar(definition: FeatureDefinition, value: Any) -> None:
@@ -244,7 +263,7 @@ def _normalise_definition(item: Any) -> JsonObject:
         raise control_validation("Each FeatureDefinition must be an object")
     name, feature_type = item.get("FeatureName"), item.get("FeatureType")
     if not isinstance(name, str) or not is_valid_name(name):
-        raise control_validation(f"Invalid FeatureName {name!r}")
+        raise control_validation(f"Invalid FeatureName {name!r}: a feature name is {NAME_RULE}")
     if name in RESERVED_FEATURE_NAMES:
         raise control_validation(f"FeatureName {name} is reserved and cannot be used")
     if feature_type not in FEATURE_TYPES:
@@ -259,8 +278,9 @@ def _normalise_definition(item: Any) -> JsonObject:
         raise control_validation(f"CollectionType of {name} must be one of {', '.join(COLLECTION_TYPES)}")
     result["CollectionType"] = collection
     if collection == "Vector":
-        config = item.get("CollectionConfig") or {}
-        dimension = config.get("VectorConfig", {}).get("Dimension")
+        config = item.get("CollectionConfig")
+        vector = config.get("VectorConfig") if isinstance(config, dict) else None
+        dimension = vector.get("Dimension") if isinstance(vector, dict) else None
         if feature_type != "Fractional":
             raise control_validation(f"Vector feature {name} must have FeatureType Fractional")
         if isinstance(dimension, bool) or not isinstance(dimension, int) or not (1 <= dimension <= 8192):
@@ -288,7 +308,7 @@ def new_group_description(params: JsonObject, *, region: str, now: float) -> Jso
     """Validate a CreateFeatureGroup request and build its DescribeFeatureGroup payload."""
     name = params.get("FeatureGroupName")
     if not isinstance(name, str) or not is_valid_name(name):
-        raise control_validation(f"FeatureGroupName {name!r} must match [a-zA-Z0-9]([_-]*[a-zA-Z0-9]){{0,63}}")
+        raise control_validation(f"FeatureGroupName {name!r} must be {NAME_RULE}")
     raw_definitions = params.get("FeatureDefinitions")
     if not isinstance(raw_definitions, list) or not (1 <= len(raw_definitions) <= MAX_FEATURE_DEFINITIONS):
         raise control_validation(f"FeatureDefinitions must list between 1 and {MAX_FEATURE_DEFINITIONS} features")
@@ -326,14 +346,16 @@ def new_group_description(params: JsonObject, *, region: str, now: float) -> Jso
     for member in ("RoleArn", "Description"):
         if params.get(member) is not None:
             description[member] = params[member]
-    if len(description.get("Description", "")) > 128:
-        raise control_validation("Description must be at most 128 characters")
+    text = description.get("Description", "")
+    if not isinstance(text, str) or len(text) > 128:
+        raise control_validation("Description must be a string of at most 128 characters")
     return description
 
 
 def _offline_description(name: str, offline: Any, region: str, now: float) -> JsonObject:
     """Echo OfflineStoreConfig with the fields the service resolves at creation."""
-    if not isinstance(offline, dict) or not isinstance(offline.get("S3StorageConfig", {}).get("S3Uri"), str):
+    storage = offline.get("S3StorageConfig") if isinstance(offline, dict) else None
+    if not isinstance(storage, dict) or not isinstance(storage.get("S3Uri"), str):
         raise control_validation("OfflineStoreConfig.S3StorageConfig.S3Uri is required")
     stamp = int(now)
     config: JsonObject = {

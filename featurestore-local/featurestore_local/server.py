@@ -4,6 +4,12 @@ Requests are routed by ``X-Amz-Target`` first (json 1.1 control plane,
 ``SageMaker.<Operation>``), then by method and path (rest-json runtime), then
 to the ``/_local/*`` admin endpoints.  SigV4 signatures are not verified; the
 credential scope is only read to put the caller's region into ARNs.
+
+One thread serves each connection, so two bounds keep clients from holding
+them all: a socket timeout (a client silent for that long mid-request, or
+idle between keep-alive requests, is disconnected) and a connection limit
+(connections beyond it are answered 503 ServiceUnavailable, which clients
+retry, from the accepting thread).
 """
 
 from __future__ import annotations
@@ -12,9 +18,11 @@ import contextlib
 import ipaddress
 import json
 import logging
+import math
 import os
 import re
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -28,13 +36,29 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from . import errors
 from .errors import ApiError
 from .faults import FaultConfig, FaultInjector, Stats
+from .limits import BodyError, check_runtime_request, loads
 from .schema import JsonObject
 from .service import FeatureStoreService, RequestContext
 from .storage import Storage
 
 logger = logging.getLogger("featurestore_local")
 
+# The largest valid request, 25 BatchWriteRecord entries of a 350 KB record, is about 9 MB of
+# JSON (more only if most of its characters need escapes); bodies past this are refused from
+# Content-Length, before any of them is read.
 MAX_BODY_BYTES = 16 * 1024 * 1024
+# What is read and dropped after refusing a body, so the client gets to read the refusal instead
+# of a connection reset (bounded in time by the socket timeout too).
+_DISCARD_LIMIT_BYTES = 64 * 1024 * 1024
+# Seconds: far longer than any client pauses inside a request, short enough that a stalled one
+# frees its thread quickly (botocore reopens a keep-alive connection closed while idle).
+DEFAULT_SOCKET_TIMEOUT = 5.0
+# Threads; the push holds max_in_flight (16) connections per Spark partition.
+DEFAULT_MAX_CONNECTIONS = 256
+# A refused connection is kept half-closed this long so the client reads the 503, not a reset.
+_REFUSED_LINGER_SECONDS = 1.0
+_MAX_LINGERING = 1024
+_REFUSAL_LOG_INTERVAL = 10.0
 # How often serve_forever checks for shutdown; bounds how long stop() blocks.
 _SHUTDOWN_POLL_SECONDS = 0.05
 DEFAULT_REGION = "us-east-1"
@@ -84,19 +108,118 @@ def is_loopback(host: str) -> bool:
 
 
 class _Server(ThreadingHTTPServer):
-    """Threaded server that can cut idle keep-alive connections on shutdown."""
+    """Threaded server with a connection limit, that can cut keep-alive connections on shutdown."""
 
     daemon_threads = True
     block_on_close = False
     # The default listen backlog of 5 drops connections under a parallel benchmark.
     request_queue_size = 256
 
-    def __init__(self, address: tuple[str, int], app: LocalFeatureStore) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        app: LocalFeatureStore,
+        *,
+        socket_timeout: float,
+        max_connections: int,
+    ) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.app = app
+        self.socket_timeout = socket_timeout
+        self.max_connections = max_connections
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max_connections)
+        # Refused sockets, half-closed, until the client closes or the deadline passes; only the
+        # serve_forever thread touches this list.
+        self._lingering: list[tuple[socket.socket, float]] = []
+        self._last_refusal_log = -math.inf
         super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve on a new thread if a connection slot is free, else answer 503 from this one."""
+        if not self._slots.acquire(blocking=False):
+            self._refuse(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _refuse(self, request: socket.socket) -> None:
+        message = f"The local runtime is serving its maximum of {self.max_connections} connections (--max-connections)"
+        body = json.dumps({"__type": errors.SERVICE_UNAVAILABLE, "message": message}).encode()
+        head = (
+            "HTTP/1.1 503 Service Unavailable\r\n"
+            f"Content-Type: {REST_JSON}\r\n"
+            f"Content-Length: {len(body)}\r\n"
+            f"x-amzn-ErrorType: {errors.SERVICE_UNAVAILABLE}\r\n"
+            f"x-amzn-RequestId: {uuid.uuid4()}\r\n"
+            "Connection: close\r\n\r\n"
+        )
+        self.app.stats_counter.refused()
+        now = time.monotonic()
+        if now - self._last_refusal_log >= _REFUSAL_LOG_INTERVAL:
+            self._last_refusal_log = now
+            logger.warning(
+                "Refusing connections (503): all %d are in use (--max-connections); clients silent for "
+                "%g s are cut (--socket-timeout)",
+                self.max_connections,
+                self.socket_timeout,
+            )
+        try:
+            request.setblocking(False)  # never wait on a client from the accepting thread
+            request.send(head.encode() + body)
+            request.shutdown(socket.SHUT_WR)
+        except OSError:
+            request.close()
+            return
+        if len(self._lingering) >= _MAX_LINGERING:
+            request.close()
+        else:
+            self._lingering.append((request, now + _REFUSED_LINGER_SECONDS))
+
+    def service_actions(self) -> None:
+        """Drop what refused clients sent; close each once it has closed or its time is up."""
+        now = time.monotonic()
+        still: list[tuple[socket.socket, float]] = []
+        for sock, deadline in self._lingering:
+            try:
+                done = sock.recv(65536) == b"" or now >= deadline
+            except BlockingIOError:
+                done = now >= deadline
+            except OSError:
+                done = True
+            if done:
+                sock.close()
+            else:
+                still.append((sock, deadline))
+        self._lingering = still
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away is routine; anything else is a bug worth a traceback."""
+        if isinstance(sys.exc_info()[1], OSError):
+            logger.debug("Connection from %s ended: %s", client_address, sys.exc_info()[1])
+        else:
+            logger.exception("Unhandled error on the connection from %s", client_address)
+
+    def server_close(self) -> None:
+        super().server_close()
+        for sock, _ in self._lingering:
+            sock.close()
+        self._lingering = []
+
+    @property
+    def open_connections(self) -> int:
+        with self.connections_lock:
+            return len(self.connections)
 
     def close_connections(self) -> None:
         with self.connections_lock:
@@ -115,6 +238,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # Every read and write, the wait for the next keep-alive request included, fails after
+        # this long; handle_one_request then drops the connection and this thread ends.
+        self.connection.settimeout(self.server.socket_timeout)
         with self.server.connections_lock:
             self.server.connections.add(self.connection)
 
@@ -177,34 +303,50 @@ class _Handler(BaseHTTPRequestHandler):
     def _read_body(self) -> bytes | None:
         """The request body, or None after answering 413/400 for an unusable one."""
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            self.close_connection = True
-            self._send_error(errors.validation("Chunked request bodies are not supported"), REST_JSON)
+            self._refuse_body(errors.validation("Chunked request bodies are not supported"), None)
             return None
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_BODY_BYTES:
-            self.close_connection = True  # the unread body would corrupt the stream
-            self._send_error(
-                ApiError(
-                    errors.VALIDATION_ERROR,
-                    f"Request body must be at most {MAX_BODY_BYTES} bytes",
-                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                ),
-                REST_JSON,
+        declared = (self.headers.get("Content-Length") or "0").strip()
+        if not declared.isdigit():
+            self._refuse_body(errors.validation(f"Invalid Content-Length {declared[:32]!r}"), None)
+            return None
+        length = int(declared)
+        if length > MAX_BODY_BYTES:
+            error = ApiError(
+                errors.VALIDATION_ERROR,
+                f"Request body is {length} bytes; the local runtime reads at most {MAX_BODY_BYTES} bytes",
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
             )
+            self._refuse_body(error, length)
             return None
         return self.rfile.read(length) if length else b""
+
+    def _refuse_body(self, error: ApiError, length: int | None) -> None:
+        """Answer, then read and drop what the client still sends, within bounds, and disconnect.
+
+        Closing with the body unread would reset the connection, and a client still sending
+        (http.client, for one) would see that reset instead of the answer, and retry.
+        """
+        self.close_connection = True  # the unread rest of the body would corrupt the stream
+        self._send_error(error, REST_JSON)
+        self.wfile.flush()
+        budget = _DISCARD_LIMIT_BYTES if length is None else min(length, _DISCARD_LIMIT_BYTES)
+        deadline = time.monotonic() + self.server.socket_timeout
+        with contextlib.suppress(OSError):  # TimeoutError included: the client stopped sending
+            while budget > 0 and (remaining := deadline - time.monotonic()) > 0:
+                self.connection.settimeout(remaining)
+                chunk = self.rfile.read1(min(budget, 1 << 16))
+                if not chunk:
+                    break
+                budget -= len(chunk)
 
     @staticmethod
     def _parse_json(body: bytes) -> JsonObject:
         if not body.strip():
             return {}
         try:
-            payload = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ApiError(errors.SERIALIZATION_EXCEPTION, f"Malformed JSON body: {exc}") from None
+            payload = loads(body)
+        except BodyError as exc:
+            raise ApiError(errors.SERIALIZATION_EXCEPTION, str(exc)) from None
         if not isinstance(payload, dict):
             raise ApiError(errors.SERIALIZATION_EXCEPTION, "The request body must be a JSON object")
         return payload
@@ -278,6 +420,7 @@ class _Handler(BaseHTTPRequestHandler):
                     member, is_list = _QUERY_MEMBERS[key]
                     params[member] = values if is_list else values[-1]
             params.update(path_members)
+            check_runtime_request(operation, params)
             result = app.service.runtime_operations[operation](params, self._context())
         except ApiError as error:
             self._send_error(error, REST_JSON)
@@ -297,11 +440,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, app.faults.to_dict(), REST_JSON)
         elif route == ("POST", "/_local/faults"):
             try:
-                payload = json.loads(body or b"{}")
+                payload = loads(body or b"{}")
                 if not isinstance(payload, dict):
                     raise TypeError("body must be a JSON object of FaultConfig fields")
                 app.set_faults(FaultConfig.from_dict(payload))
-            except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
+            except (ValueError, TypeError) as exc:  # BodyError is a ValueError
                 self._send(400, {"message": str(exc)}, REST_JSON)
                 return
             self._send(200, app.faults.to_dict(), REST_JSON)
@@ -326,6 +469,8 @@ class LocalFeatureStore:
     (epoch seconds) drives TTL expiry and CreationTime so tests can move time
     forward instead of sleeping.  Non-loopback hosts are refused unless
     ``allow_remote`` is set, because nothing here authenticates callers.
+    ``socket_timeout`` (seconds) and ``max_connections`` bound what stalled
+    or too many clients can hold (see the module docstring).
     """
 
     def __init__(
@@ -338,9 +483,17 @@ class LocalFeatureStore:
         clock: Callable[[], float] = time.time,
         allow_remote: bool = False,
         max_feature_groups: int = 100,
+        socket_timeout: float = DEFAULT_SOCKET_TIMEOUT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         if not allow_remote and not is_loopback(host):
             raise ValueError(f"refusing to listen on non-loopback host {host!r}")
+        if not (math.isfinite(socket_timeout) and socket_timeout > 0):
+            raise ValueError(f"socket_timeout must be a positive number of seconds, got {socket_timeout!r}")
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
+            raise ValueError(f"max_connections must be an integer >= 1, got {max_connections!r}")
+        self.socket_timeout = socket_timeout
+        self.max_connections = max_connections
         self.db_path = str(db_path)
         self.host = host
         self.port = port
@@ -383,7 +536,12 @@ class LocalFeatureStore:
             max_feature_groups=self._max_feature_groups,
         )
         try:
-            self._server = _Server((self.host, self.port), self)
+            self._server = _Server(
+                (self.host, self.port),
+                self,
+                socket_timeout=self.socket_timeout,
+                max_connections=self.max_connections,
+            )
         except OSError:
             self._storage.close()
             self._storage = None
@@ -418,8 +576,13 @@ class LocalFeatureStore:
         self.injector.configure(faults)
 
     def stats(self) -> dict[str, Any]:
-        """Counters since start/reset plus the active fault configuration."""
-        return {**self.stats_counter.snapshot(), "faults": self.faults.to_dict()}
+        """Counters since start/reset, the connections open now and the active fault configuration."""
+        server = self._server
+        return {
+            **self.stats_counter.snapshot(),
+            "connections_open": server.open_connections if server is not None else 0,
+            "faults": self.faults.to_dict(),
+        }
 
     def reset_stats(self) -> None:
         self.stats_counter.reset()

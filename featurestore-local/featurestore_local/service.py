@@ -9,7 +9,6 @@ Keeping this free of HTTP makes the rules readable next to the model docs.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from typing import Any
 from . import errors
 from .errors import ApiError, group_not_found, validation
 from .faults import FaultInjector, Stats
+from .limits import check_identifier_size, loads
 from .schema import (
     ErrorFactory,
     FeatureGroup,
@@ -31,8 +31,10 @@ from .schema import (
 )
 from .storage import RecordRow, Storage
 
-MAX_BATCH_WRITE_ENTRIES = 25  # BatchWriteRecordEntries: min 1, max 25
-MAX_BATCH_GET_RECORDS = 100  # BatchGetRecordIdentifiers / RecordIdentifiers: max 100
+MAX_BATCH_WRITE_ENTRIES = 25  # model: BatchWriteRecordEntries min 1, max 25
+# Model: BatchGetRecordIdentifiers and RecordIdentifiers max 100 each; the quotas page: "as many as
+# 100 records" per call, so the total is capped too.
+MAX_BATCH_GET_RECORDS = 100
 LIST_RECORDS_MAX_RESULTS = 100  # ListRecordsMaxResults: 1..100
 LIST_GROUPS_MAX_RESULTS = 100
 LIST_GROUPS_DEFAULT_RESULTS = 10
@@ -114,8 +116,8 @@ def _decode_token(params: JsonObject, error: ErrorFactory) -> JsonObject | None:
     if token is None or token == "":
         return None
     try:
-        payload = json.loads(base64.urlsafe_b64decode(str(token).encode()))
-    except (ValueError, binascii.Error):
+        payload = loads(base64.urlsafe_b64decode(str(token).encode()))
+    except ValueError:  # binascii.Error, non-ASCII text, BodyError
         payload = None
     if not isinstance(payload, dict):
         raise error("Invalid NextToken")
@@ -242,6 +244,7 @@ class FeatureStoreService:
         group = self._group(params.get("FeatureGroupName"))
         group.require_online_store()
         record_id = _string(params, "RecordIdentifierValueAsString")
+        check_identifier_size(record_id, "RecordIdentifierValueAsString")
         names = None
         if params.get("FeatureNames") is not None:
             names = group.check_feature_names(params["FeatureNames"])
@@ -294,6 +297,9 @@ class FeatureStoreService:
         total = sum(len(item["RecordIdentifiersValueAsString"]) for item in identifiers)
         if len(identifiers) > MAX_BATCH_GET_RECORDS or total > MAX_BATCH_GET_RECORDS:
             raise validation(f"BatchGetRecord accepts at most {MAX_BATCH_GET_RECORDS} record identifiers, got {total}")
+        for index, item in enumerate(identifiers, start=1):
+            for position, record_id in enumerate(item["RecordIdentifiersValueAsString"], start=1):
+                check_identifier_size(record_id, f"Identifiers.{index}.RecordIdentifiersValueAsString.{position}")
         want_expiry = self._want_expiry(params)
         records: list[JsonObject] = []
         failures: list[JsonObject] = []
@@ -348,6 +354,7 @@ class FeatureStoreService:
         """
         group = self._group(params.get("FeatureGroupName"))
         record_id = _string(params, "RecordIdentifierValueAsString")
+        check_identifier_size(record_id, "RecordIdentifierValueAsString")
         event_time = group.parse_event_time(_string(params, "EventTime"))
         mode = _enum(params, "DeletionMode", ("SoftDelete", "HardDelete"), "SoftDelete")
         if not _targets_online(params, group):

@@ -724,6 +724,19 @@ def test_non_loopback_host_is_refused(tmp_path: Path) -> None:
     assert main(["--host", "0.0.0.0", "--db", str(tmp_path / "x.sqlite")]) == 2
 
 
+def test_connection_bounds_are_validated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "x.sqlite")
+    with pytest.raises(ValueError, match="socket_timeout"):
+        LocalFeatureStore(db_path=db, socket_timeout=0)
+    with pytest.raises(ValueError, match="max_connections"):
+        LocalFeatureStore(db_path=db, max_connections=0)
+    for flag in ("--socket-timeout", "--max-connections"):
+        with pytest.raises(SystemExit) as exit_info:
+            main([flag, "0", "--db", db])
+        assert exit_info.value.code == 2
+        assert f"argument {flag}: must be" in capsys.readouterr().err
+
+
 def test_module_entry_point_prints_url_and_serves(tmp_path: Path) -> None:
     env = {
         **os.environ,
@@ -738,6 +751,10 @@ def test_module_entry_point_prints_url_and_serves(tmp_path: Path) -> None:
             "0",
             "--db",
             str(tmp_path / "cli" / "fs.sqlite"),
+            "--socket-timeout",
+            "2",
+            "--max-connections",
+            "8",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

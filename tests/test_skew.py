@@ -23,9 +23,10 @@ from features.cli.skew import SKEW_CHECK
 from features.groups.customer_orders import customer_orders
 from features.load.offline import write_snapshot
 from features.online.client import control_client, runtime_client
+from features.online.reader import ReadRetry, RecordReader
 from features.online.registration import register_groups
 from features.transform.windows import snapshot
-from features.validate.skew import ReadRetry, RecordReader, check_skew, values_match
+from features.validate.skew import check_skew, values_match
 
 T = datetime(2026, 10, 31, tzinfo=UTC)
 DAY = timedelta(days=1)

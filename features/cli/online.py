@@ -1,4 +1,4 @@
-"""Online-store commands: ``feature-pipeline register | get-record | replay``.
+"""Online-store commands: ``feature-pipeline register | get-record | get-features | replay``.
 
 No command takes credentials: boto3's default chain (environment, profile, instance role)
 provides them, or placeholder keys for a loopback endpoint when it has none
@@ -21,11 +21,19 @@ from features.cli.base import Command, add_conf_arguments
 from features.cli.errors import EXIT_OK, EXIT_USAGE, fail
 from features.config import ConfigError, load_conf
 from features.definitions import DefinitionError
-from features.online.client import control_client, get_record, placeholder_credentials_needed, usable_write_api
+from features.online.client import (
+    control_client,
+    get_record,
+    placeholder_credentials_needed,
+    runtime_client,
+    usable_write_api,
+)
 from features.online.deadletter import default_dead_letter_root
 from features.online.embedded import online_endpoint
+from features.online.reader import ReadRetry, RecordReader
 from features.online.registration import RegistrationError, register_groups
 from features.online.replay import replay_dead_letters
+from features.online.serving import FeatureSelectionError, feature_vectors
 from features.online.settings import PushError, PushSettings
 from features.registry import resolve
 
@@ -120,6 +128,47 @@ def _get_record(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _get_features_arguments(parser: argparse.ArgumentParser) -> None:
+    """``get-features``: the feature vector a model endpoint gets, for one or more entities."""
+    _endpoint_arguments(parser)
+    parser.add_argument(
+        "--id", dest="ids", action="append", required=True, help="record identifier, e.g. C000001 (repeatable)"
+    )
+    parser.add_argument("--groups", default="all", help="comma-separated feature groups, or 'all' (default)")
+    parser.add_argument("--features", default=None, help="comma-separated features to return (default: all)")
+
+
+def _get_features(args: argparse.Namespace) -> int:
+    """Print one JSON object per entity; exit 1 when some record could not be read (not when absent)."""
+    try:
+        groups = [g for name in args.groups.split(",") for g in resolve(name.strip())]
+    except KeyError as exc:
+        return fail("get-features", str(exc.args[0]), EXIT_USAGE)
+    if len({g.entity.join_key for g in groups}) > 1:
+        return fail("get-features", "the groups have different entities; ask for groups of one entity", EXIT_USAGE)
+    features = [f.strip() for f in args.features.split(",")] if args.features else None
+    try:
+        with _endpoint(args) as (url, region):
+            retry = ReadRetry.from_conf(load_conf(args.conf, args.overrides).online_store) if args.conf else ReadRetry()
+            client = runtime_client(endpoint_url=url, region=region)
+            try:
+                vectors = feature_vectors(RecordReader(client, retry), groups, args.ids, features)
+            finally:
+                client.close()
+    except (ConfigError, DefinitionError, FeatureSelectionError) as exc:
+        return fail("get-features", str(exc), EXIT_USAGE)
+    except (ClientError, BotoCoreError) as exc:
+        return fail("get-features", _aws_error(exc))
+    print(json.dumps(vectors.vectors, indent=2, ensure_ascii=False))
+    if vectors.errors:
+        unread = "; ".join(
+            f"{group}: {len(failed)} unread (e.g. {next(iter(failed.values()))})"
+            for group, failed in vectors.errors.items()
+        )
+        return fail("get-features", unread)
+    return EXIT_OK
+
+
 def _replay_arguments(parser: argparse.ArgumentParser) -> None:
     """``replay``: re-push dead-lettered records once their cause is fixed."""
     _endpoint_arguments(parser)
@@ -182,6 +231,12 @@ GET_RECORD = Command(
     help="print what the online store holds for one entity",
     add_arguments=_get_record_arguments,
     run=_get_record,
+)
+GET_FEATURES = Command(
+    name="get-features",
+    help="print the feature vector a model endpoint gets for some entities (BatchGetRecord across groups)",
+    add_arguments=_get_features_arguments,
+    run=_get_features,
 )
 REPLAY = Command(
     name="replay",

@@ -47,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
         return usage(f"--sample must be at least 1, got {args.sample}")
     from features.io.fs import write_text
     from features.online.embedded import online_endpoint
+    from features.online.reader import ReadRetry
     from features.session import get_spark
-    from features.validate.skew import ReadRetry, SkewChecker
+    from features.validate.skew import SkewChecker
 
     online = conf.online_store
     results: list[SkewResult] = []

@@ -343,8 +343,18 @@ class SnapshotConf(_Section):
 
 
 class OfflineStoreConf(_Section):
+    """Where and how snapshots are stored offline (docs/offline-store.md).
+
+    ``parquet`` is SageMaker's own layout, readable by any tool; ``delta`` is one Delta table per
+    group with transactions, history and time travel. ``vacuum_retention_floor`` is the least
+    history ``feature-pipeline offline vacuum`` may keep, so time travel never breaks silently;
+    ``commit_attempts`` bounds the retries of a Delta commit that lost a race with another writer.
+    """
+
     root: Storage
-    format: Literal["parquet"] = "parquet"
+    format: Literal["parquet", "delta"] = "parquet"
+    vacuum_retention_floor: Duration = timedelta(hours=168)
+    commit_attempts: int = Field(default=5, ge=1, le=20)
 
 
 class OnlineStoreConf(_Section):
@@ -455,6 +465,56 @@ class ValidationConf(_Section):
         return self.group_policies.get(group, self.policy)
 
 
+class GlueConf(_Section):
+    """The AWS Glue Data Catalog table of each group's offline store (docs/catalog.md).
+
+    Credentials come only from the default AWS chain; ``endpoint_url`` is for tests (moto) and
+    null means AWS. The database must exist: the job creates tables in it, never the database.
+    """
+
+    enabled: bool = False
+    database: (
+        Annotated[
+            str,
+            BeforeValidator(_text),
+            AfterValidator(
+                _matching(
+                    r"[a-z0-9_]{1,255}",
+                    "a Glue database name (Athena wants lower case letters, digits and _)",
+                    "feature_store",
+                )
+            ),
+        ]
+        | None
+    ) = None
+    #: Table name = prefix + group name, e.g. ``fs_`` -> ``fs_customer_orders``.
+    table_prefix: Annotated[
+        str,
+        BeforeValidator(_text),
+        AfterValidator(_matching(r"[a-z0-9_]{0,64}", "a table name prefix (lower case letters, digits, _)", "fs_")),
+    ] = ""
+    region: Annotated[
+        str,
+        BeforeValidator(_text),
+        AfterValidator(_matching(r"[a-z]{2}(-[a-z]+)+-\d{1,2}", "an AWS region", "us-east-1")),
+    ] = "us-east-1"
+    endpoint_url: Annotated[str, BeforeValidator(_text), AfterValidator(_http_url)] | None = None
+
+    @model_validator(mode="after")
+    def _database_when_enabled(self) -> GlueConf:
+        if self.enabled and self.database is None:
+            raise _KeyValueError(
+                "database", "is required when catalog.glue.enabled is true; set the Glue database, e.g. feature_store"
+            )
+        return self
+
+
+class CatalogConf(_Section):
+    """Where each group's offline store is registered for SQL engines (Athena, EMR, Redshift Spectrum)."""
+
+    glue: GlueConf = Field(default_factory=GlueConf)
+
+
 class QuarantineConf(_Section):
     root: Storage
 
@@ -476,6 +536,7 @@ class PipelineConf(_Section):
     reports: ReportsConf
     online_store: OnlineStoreConf = Field(default_factory=OnlineStoreConf)
     validation: ValidationConf = Field(default_factory=ValidationConf)
+    catalog: CatalogConf = Field(default_factory=CatalogConf)
 
     def source(self, name: str) -> SourceConf:
         """The configuration of source ``name``, or a ConfigError naming the block to add."""

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from features.catalog.glue import catalog_offline_write
 from features.config import PipelineConf, SourceConf
 from features.constants import QUARANTINE_REASON
 from features.definitions import FeatureGroup, Source
@@ -258,7 +259,7 @@ def validate(
         group=group,
         as_of=as_of,
         conf=conf.validation,
-        previous=snapshot_before(spark, conf.offline_store.root, group.name, as_of),
+        previous=snapshot_before(spark, conf.offline_store.root, group.name, as_of, format=conf.offline_store.format),
         inputs_latest_event=newest_event_before(ex.data.accepted, ts, as_of) if group.aggregations and ts else None,
         report_dir=report_dir,
     )
@@ -374,6 +375,9 @@ def publish(
         else:
             report.offline_path, report.offline_files = written.path, written.files
             report.status = "offline_written" if conf.online_store.enabled else "published"
+            if conf.catalog.glue.enabled:  # a Glue failure keeps the write; the run fails naming it
+                with report.timed("catalog"):
+                    report.catalog = catalog_offline_write(conf, snap.group, snap.features.schema, as_of)
         result.checkpoint()
     to_push = [snap for snap in computed if result.groups[snap.group.name].status == "offline_written"]
     if to_push:
@@ -384,6 +388,13 @@ def publish(
         raise PublishIncompleteError(
             f"{len(unpublished)} of {len(result.groups)} groups not published "
             f"({offline} written offline): " + "; ".join(f"{g.group}: {g.error}" for g in unpublished)
+        )
+    # Published, but not findable in the catalog: the stores hold the snapshot, a rerun registers it.
+    uncatalogued = [g for g in result.groups.values() if g.catalog and g.catalog.get("error")]
+    if uncatalogued:
+        raise PublishIncompleteError(
+            f"{len(uncatalogued)} of {len(result.groups)} groups published but not in the catalog: "
+            + "; ".join(f"{g.group}: {g.catalog['error']}" for g in uncatalogued if g.catalog)
         )
 
 
@@ -445,7 +456,7 @@ def warn_if_superseded(
 ) -> None:
     """Warn when the store holds a newer snapshot of ``group``: the online store keeps its records
     (a record with an older event time never replaces a newer one), so pushing this one changes nothing."""
-    newest = newest_snapshot_time(spark, conf.offline_store.root, group.name)
+    newest = newest_snapshot_time(spark, conf.offline_store.root, group.name, format=conf.offline_store.format)
     if newest is None or newest <= as_of:
         return
     stamp = newest.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -470,6 +481,8 @@ def write_offline(
         run_id=run_id,
         rows=snap.entities,
         write_time=datetime.now(tz=UTC),
+        format=conf.offline_store.format,
+        commit_attempts=conf.offline_store.commit_attempts,
     )
     log.info("%s: %d records at %s -> %s", snap.group.name, written.rows, as_of.isoformat(), written.path)
     return written

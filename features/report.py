@@ -71,6 +71,9 @@ class GroupReport:
     superseded_by: str | None = None
     #: The validation gate's result: expectations, drift, freshness, HTML report path.
     validation: dict[str, Any] | None = None
+    #: The Glue table registration after the offline write (features/catalog/glue.py): table,
+    #: action (created, updated, unchanged, failed), schema and metadata changes, partitions added, error.
+    catalog: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
     @contextmanager
@@ -161,6 +164,18 @@ def summary(report: RunReport) -> str:
                 lines.append(f"      {g.error}")
             if g.superseded_by:
                 lines.append(f"      online keeps the newer snapshot of {g.superseded_by}")
+            if g.catalog:
+                changes = "; ".join(g.catalog.get("schema_changes") or [])
+                lines.append(
+                    f"      catalog {g.catalog.get('table')}: {g.catalog.get('action')}"
+                    + (f" ({changes})" if changes else "")
+                    + (
+                        f", {len(g.catalog['partitions_added'])} partition(s) added"
+                        if g.catalog.get("partitions_added")
+                        else ""
+                    )
+                    + (f": {g.catalog['error']}" if g.catalog.get("error") else "")
+                )
         lines.append("")
         for g in report.groups:
             if g.validation:

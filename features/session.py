@@ -18,7 +18,10 @@ import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
 
+import pyspark
 from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
@@ -33,6 +36,11 @@ REQUIRED_SETTINGS = {
     "spark.sql.session.timeZone": "UTC",
     # Spark 4 default; set on 3.5 too so both platforms fail loudly on bad casts and overflow.
     "spark.sql.ansi.enabled": "true",
+}
+#: What makes ``format("delta")`` and Delta's SQL (``DESCRIBE HISTORY``, ``OPTIMIZE``, ``VACUUM``) work.
+DELTA_SETTINGS = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
 PYTHON = "spark.pyspark.python"
 DRIVER_PYTHON = "spark.pyspark.driver.python"
@@ -87,6 +95,27 @@ def python_workers(python: str | None) -> Iterator[None]:
             os.environ["PYSPARK_PYTHON"] = before
 
 
+def delta_packages() -> list[str]:
+    """Delta's Maven coordinates for this pyspark: the installed delta-spark's version, built for
+    pyspark's Scala (2.13 on Spark 4, 2.12 on Spark 3.5), read from pyspark's own jars."""
+    try:
+        version = metadata.version("delta-spark")
+    except metadata.PackageNotFoundError:
+        raise RuntimeError(
+            "offline_store.format delta needs the delta-spark package matching pyspark; install the project's "
+            "constraints (make setup)"
+        ) from None
+    return [f"io.delta:delta-spark_{scala_version()}:{version}"]
+
+
+def scala_version() -> str:
+    """The Scala binary version pyspark's jars were built for."""
+    jars = sorted(Path(pyspark.__file__).parent.joinpath("jars").glob("spark-core_*.jar"))
+    if jars:
+        return jars[0].name.removeprefix("spark-core_").split("-")[0]
+    return "2.13" if pyspark.__version__.startswith("4.") else "2.12"
+
+
 def get_spark(conf: PipelineConf) -> SparkSession:
     """The session for ``conf`` (or the one already running): master and interpreter as the module docstring says."""
     submitted = launched_by_spark_submit()
@@ -103,9 +132,18 @@ def get_spark(conf: PipelineConf) -> SparkSession:
         # Locally the JVM is started here: fetch JDBC drivers from Maven Central (cached by ivy)
         # and pin the JVM zone so JDBC timestamps are not shifted. On EMR both come from the
         # cluster (drivers on the classpath, spark-defaults).
-        if any(s.jdbc for s in conf.sources.values()):
-            settings["spark.jars.packages"] = ",".join(JDBC_PACKAGES)
+        # Delta's jars likewise when the offline store is Delta; its log replay then gets as few
+        # partitions as the shuffles (Delta's default, 50, is for clusters).
+        packages = list(JDBC_PACKAGES) if any(s.jdbc for s in conf.sources.values()) else []
+        if conf.offline_store.format == "delta":
+            packages += delta_packages()
+            settings["spark.databricks.delta.snapshotPartitions"] = str(conf.spark.shuffle_partitions)
+        if packages:
+            settings["spark.jars.packages"] = ",".join(packages)
         settings["spark.driver.extraJavaOptions"] = "-Duser.timezone=UTC"
+    if conf.offline_store.format == "delta":
+        # On EMR deploy passes the same with the cluster's jars (features/deploy/job.py).
+        settings.update(DELTA_SETTINGS)
     settings.update(conf.spark.conf)
     settings.update(REQUIRED_SETTINGS)
     given = dict(submitted_conf().getAll()) if submitted else {}

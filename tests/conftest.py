@@ -20,7 +20,7 @@ from pyspark.sql import SparkSession
 
 from features.io.jdbc import JDBC_PACKAGES
 from features.sample_data import generate
-from features.session import PYTHON, python_workers
+from features.session import DELTA_SETTINGS, PYTHON, delta_packages, python_workers
 
 # Throwaway PostgreSQL and MariaDB servers (tests/services), started only by tests that need them.
 pytest_plugins = ["tests.services.fixtures"]
@@ -45,8 +45,10 @@ def spark() -> Iterator[SparkSession]:
         .config("spark.sql.ansi.enabled", "true")
         .config("spark.driver.memory", "2g")
         .config("spark.sql.adaptive.enabled", "false")
-        # JDBC drivers from Maven Central, cached by ivy after the first run.
-        .config("spark.jars.packages", ",".join(JDBC_PACKAGES))
+        # JDBC drivers and Delta Lake from Maven Central, cached by ivy after the first run.
+        .config("spark.jars.packages", ",".join([*JDBC_PACKAGES, *delta_packages()]))
+        .config(map=DELTA_SETTINGS)
+        .config("spark.databricks.delta.snapshotPartitions", "2")
         .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
         # Workers run the tests' interpreter (the venv's), as features.session does for local masters.
         .config(PYTHON, sys.executable)

@@ -34,6 +34,14 @@ FEATURE_STORE_ACTIONS = [
     "sagemaker:GetRecord",
     "sagemaker:PutRecord",
 ]
+#: The Glue Data Catalog calls of ``catalog.glue`` (features/catalog/glue.py), on one database's tables.
+GLUE_ACTIONS = [
+    "glue:BatchCreatePartition",
+    "glue:CreateTable",
+    "glue:GetDatabase",
+    "glue:GetTable",
+    "glue:UpdateTable",
+]
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,8 @@ class Where:
 class ConfLocations:
     inputs: list[Location]
     outputs: list[Location]
+    #: ``(database, table_prefix)`` when ``catalog.glue.enabled``: the tables the job registers.
+    glue_tables: tuple[str, str] | None = None
 
 
 def conf_locations(path: Path) -> ConfLocations:
@@ -78,7 +88,12 @@ def conf_locations(path: Path) -> ConfLocations:
             ("online_store", "dead_letter_root"),
         )
     ]
-    return ConfLocations(inputs=inputs, outputs=outputs)
+    glue = (raw.get("catalog") or {}).get("glue") or {}
+    tables = None
+    if glue.get("enabled"):
+        database = _ENV_REF.sub(_placeholder, str(glue.get("database") or ""))
+        tables = (database, _ENV_REF.sub(_placeholder, str(glue.get("table_prefix") or "")))
+    return ConfLocations(inputs=inputs, outputs=outputs, glue_tables=tables)
 
 
 def _location(value: Any, key: str) -> Location:
@@ -116,6 +131,14 @@ def job_role_policy(
             [where.arn("sagemaker", f"feature-group/{group}") for group in groups],
         ),
     ]
+    if conf.glue_tables is not None:
+        database, prefix = conf.glue_tables
+        resources = [
+            where.arn("glue", "catalog"),
+            where.arn("glue", f"database/{database}"),
+            where.arn("glue", f"table/{database}/{prefix}*"),
+        ]
+        statements.append(_statement("GlueCatalogTables", GLUE_ACTIONS, resources))
     if secrets:
         # Secrets Manager appends six random characters to a secret's name in its ARN.
         arns = [where.arn("secretsmanager", f"secret:{name}-??????") for name in secrets]

@@ -1,33 +1,34 @@
-"""The offline store in SageMaker Feature Store's layout: write a snapshot, find one to read back.
+"""The offline store, the single entry point the pipeline calls: write a snapshot, read one back.
 
-Layout ``<root>/<group>/data/year=YYYY/month=MM/day=DD/hour=HH/`` by the snapshot time T, with
-SageMaker's metadata columns on every record, so tools written for SageMaker offline stores read
-it unchanged (docs/semantics.md, "Offline store").
+Two formats (``offline_store.format``). ``parquet``: SageMaker Feature Store's own layout
+``<root>/<group>/data/year=YYYY/month=MM/day=DD/hour=HH/`` with SageMaker's metadata columns, so
+tools written for SageMaker offline stores read it unchanged. ``delta``: one Delta table per group
+(features/load/delta.py). Readers take either; with no format given they read the Delta table
+when the group has one. Design and guarantees: docs/offline-store.md.
 
-Writing: a rerun of the same T must replace, never duplicate, and a snapshot at another T in the
-same hour must survive. Spark's partition overwrite works on whole hour directories, so it cannot
-do both; instead every file is named after its snapshot (``snapshot-<T>-<run>-NNNNN.parquet``) and
-a rerun swaps exactly that snapshot's files: new files are staged, moved in under hidden names
-(readers skip names starting with ``_``), the previous run's files of the same T are deleted, and
-the new files are made visible. A crash between the last two steps leaves that snapshot missing
-(and a rerun fixes it), never doubled. A run killed mid-write leaves its staging directory and
-hidden ``_pending-`` files behind; the next write of the same group removes those of the same T,
-and staging directories of other snapshots once they are older than :data:`STALE_STAGING`.
-
-Reading (:func:`snapshot_before`): hour directories are listed newest first and only the first one
-holding an older snapshot is read (a LIST per level, not a scan of the history). In it the
-snapshot is chosen by file name when every file is named as above (no Spark job), otherwise (a
-store another tool wrote) by the newest ``event_time`` in the data. See docs/validation.md.
+Parquet writes: files are named after their snapshot and run
+(``snapshot-<T>-<run>-NNNNN.parquet``), so a rerun of T replaces exactly that snapshot and another
+T in the same hour survives. Without a transaction log the swap cannot be atomic for every reader;
+it is for this module's readers, through two hidden markers per run in the hour directory:
+``_writing-<T>-<run>`` before any new file becomes visible, ``_committed-<T>-<stamp>-<run>`` once
+they all are (the commit point). Per T a reader takes the files of the newest committed run, else
+of runs never marked writing (stores written before markers existed); files of a run that is
+writing but not committed are ignored. So after a crash at any step the snapshot read is the old
+one or the new one, never neither (when an earlier run had written it), never both. The next write
+of the same T heals what a crash left: uncommitted runs' files, superseded runs' files, markers,
+``_pending-`` files and staging (:func:`remove_stale_staging`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -41,9 +42,12 @@ from features.constants import (
     WRITE_TIME,
 )
 from features.io import fs
+from features.load import delta
 from features.transform.columns import utc_timestamp
 
 log = logging.getLogger(__name__)
+
+Format = Literal["parquet", "delta"]
 
 ROWS_PER_FILE = 1_000_000
 #: A staging directory of another snapshot this old belongs to a run that died: no write takes a day.
@@ -51,8 +55,13 @@ STALE_STAGING = timedelta(hours=24)
 
 #: The partition directories under ``<root>/<group>/data``, outermost first.
 _LEVELS = ("year", "month", "day", "hour")
+_TAG = r"\d{8}T\d{6}Z"
 #: A file :func:`write_snapshot` named: ``snapshot-<snapshot_tag(T)>-<run>-NNNNN.parquet``.
-_SNAPSHOT_FILE = re.compile(r"^snapshot-(\d{8}T\d{6}Z)-.+\.parquet$")
+_SNAPSHOT_FILE = re.compile(rf"^snapshot-({_TAG})-(.+)-\d{{5}}\.parquet$")
+#: ``_writing-<T>-<run>``: the run is making its files of T visible; not committed yet.
+_WRITING = re.compile(rf"^_writing-({_TAG})-(.+)$")
+#: ``_committed-<T>-<commit stamp>-<run>``: every file of the run is visible; the newest stamp wins.
+_COMMITTED = re.compile(rf"^_committed-({_TAG})-(\d{{8}}T\d{{12}}Z)-(.+)$")
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,8 @@ class OfflineWrite:
     path: str
     rows: int
     files: int
+    #: The Delta table version the write committed (None for Parquet).
+    version: int | None = None
 
 
 def snapshot_tag(as_of: datetime) -> str:
@@ -68,6 +79,11 @@ def snapshot_tag(as_of: datetime) -> str:
 
 def partition_path(root: str, group: str, as_of: datetime) -> str:
     return f"{root.rstrip('/')}/{group}/data/year={as_of:%Y}/month={as_of:%m}/day={as_of:%d}/hour={as_of:%H}"
+
+
+def store_location(root: str, group: str, format: Format) -> str:
+    """Where ``group``'s offline data lives: the Parquet layout's ``data`` directory or the Delta table."""
+    return delta.table_path(root, group) if format == "delta" else f"{root.rstrip('/')}/{group}/data"
 
 
 def with_offline_metadata(df: DataFrame, write_time: datetime) -> DataFrame:
@@ -86,30 +102,119 @@ def write_snapshot(
     run_id: str,
     rows: int,
     write_time: datetime,
+    format: Format = "parquet",
+    commit_attempts: int = 5,
+    on_stage: Callable[[str], None] | None = None,
 ) -> OfflineWrite:
-    """Replace the snapshot of ``group`` at ``as_of`` with ``df`` (``rows`` records)."""
+    """Replace the snapshot of ``group`` at ``as_of`` with ``df`` (``rows`` records).
+
+    ``on_stage`` (crash tests) is called with the name of each step as it completes.
+    """
+    records = with_offline_metadata(df, write_time)
+    if format == "delta":
+        done = delta.write_snapshot(
+            spark,
+            records,
+            root=root,
+            group=group,
+            as_of=as_of,
+            run_id=run_id,
+            rows=rows,
+            attempts=commit_attempts,
+            files_per_rows=ROWS_PER_FILE,
+            on_stage=on_stage,
+        )
+        return OfflineWrite(path=done.path, rows=rows, files=done.files, version=done.version)
+    stage = on_stage or (lambda _: None)
     target = partition_path(root, group, as_of)
     tag = snapshot_tag(as_of)
     staging_root = f"{root.rstrip('/')}/{group}/_staging"
     staging = f"{staging_root}/{tag}-{run_id}"
     remove_stale_staging(spark, staging_root, target, tag, now=write_time)
+    previous = heal_snapshot(spark, target, tag)
     files = max(1, math.ceil(rows / ROWS_PER_FILE))
-    with_offline_metadata(df, write_time).coalesce(files).write.mode("overwrite").parquet(staging)
+    records.coalesce(files).write.mode("overwrite").parquet(staging)
+    stage("staged")
 
     staged = [name for name in fs.list_files(spark, staging) if name.endswith(".parquet")]
-    prefix = f"snapshot-{tag}-"
-    previous = [n for n in fs.list_files(spark, target) if n.startswith(prefix)]
-    final_names = [f"{prefix}{run_id}-{i:05d}.parquet" for i in range(len(staged))]
+    final_names = [f"snapshot-{tag}-{run_id}-{i:05d}.parquet" for i in range(len(staged))]
     for name, final in zip(staged, final_names, strict=True):
         fs.rename(spark, f"{staging}/{name}", f"{target}/_pending-{final}")
-    for name in previous:
-        fs.delete(spark, f"{target}/{name}", recursive=False)
+    stage("pending")
+    writing = f"{target}/_writing-{tag}-{run_id}"
+    fs.write_text(spark, writing, json.dumps({"run_id": run_id, "files": final_names}))
+    stage("writing")
     for final in final_names:
         fs.rename(spark, f"{target}/_pending-{final}", f"{target}/{final}")
+    stage("visible")
+    commit = f"_committed-{tag}-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{run_id}"
+    fs.write_text(spark, f"{target}/{commit}", json.dumps({"run_id": run_id, "files": final_names, "rows": rows}))
+    stage("committed")
+    for name in previous:
+        fs.delete(spark, f"{target}/{name}", recursive=False)
+    fs.delete(spark, writing, recursive=False)
+    stage("cleaned")
     fs.delete(spark, staging)
     if previous:
-        log.info("%s: replaced %d file(s) of the earlier run at %s", group, len(previous), tag)
+        log.info("%s: replaced the earlier run's snapshot at %s (%d file(s) removed)", group, tag, len(previous))
     return OfflineWrite(path=target, rows=rows, files=len(final_names))
+
+
+def heal_snapshot(spark: SparkSession, target: str, tag: str) -> list[str]:
+    """Remove what crashed runs left of snapshot ``tag`` in ``target``; the names that make up the
+    snapshot now (its files and its run's markers), which the write about to start supersedes.
+
+    Left behind: files and markers of a run that never committed, and those of a run a later
+    commit superseded. Kept: the snapshot readers see (:func:`_snapshots`).
+    """
+    names = fs.list_files(spark, target)
+    current = set(_snapshots(names, keep_markers=True).get(tag, []))
+    for name in names:
+        if name in current or not _of_snapshot(name, tag):
+            continue
+        log.warning("removing %s/%s, left by a run that did not finish", target, name)
+        fs.delete(spark, f"{target}/{name}", recursive=False)
+    return sorted(current)
+
+
+def _of_snapshot(name: str, tag: str) -> bool:
+    """Whether ``name`` is a file or marker of snapshot ``tag`` written by :func:`write_snapshot`."""
+    return any(
+        name.startswith(f"{prefix}{tag}-") for prefix in ("snapshot-", "_pending-snapshot-", "_writing-", "_committed-")
+    )
+
+
+def _snapshots(names: list[str], *, keep_markers: bool = False) -> dict[str, list[str]]:
+    """Per snapshot tag, the names of the one run readers take, by the rule in the module docstring.
+
+    Visible files not named by :func:`write_snapshot` are ignored here (see :func:`_named`).
+    With ``keep_markers`` the chosen run's markers are listed too.
+    """
+    files: dict[str, dict[str, list[str]]] = {}
+    writing: dict[tuple[str, str], str] = {}
+    committed: dict[tuple[str, str], tuple[str, str]] = {}
+    for name in names:
+        if found := _SNAPSHOT_FILE.match(name):
+            files.setdefault(found[1], {}).setdefault(found[2], []).append(name)
+        elif found := _WRITING.match(name):
+            writing[(found[1], found[2])] = name
+        elif found := _COMMITTED.match(name):
+            stamp, earlier = found[2], committed.get((found[1], found[3]))
+            if earlier is None or stamp > earlier[0]:
+                committed[(found[1], found[3])] = (stamp, name)
+    chosen: dict[str, list[str]] = {}
+    for tag, runs in files.items():
+        done = {run: committed[(tag, run)] for run in runs if (tag, run) in committed}
+        if done:
+            run = max(done, key=lambda r: done[r][0])
+            picked = list(runs[run])
+            if keep_markers:
+                picked.append(done[run][1])
+        else:
+            picked = [name for run, listed in runs.items() if (tag, run) not in writing for name in listed]
+        if picked:
+            chosen[tag] = sorted(picked)
+    return chosen
 
 
 def remove_stale_staging(spark: SparkSession, staging_root: str, target: str, tag: str, *, now: datetime) -> None:
@@ -130,58 +235,124 @@ def remove_stale_staging(spark: SparkSession, staging_root: str, target: str, ta
             fs.delete(spark, f"{target}/{name}", recursive=False)
 
 
-def newest_snapshot_time(spark: SparkSession, root: str, group: str) -> datetime | None:
+def _format_of(spark: SparkSession, root: str, group: str, format: Format | None) -> Format:
+    """The format to read: as given, else Delta when the group has a Delta table."""
+    if format is not None:
+        return format
+    return "delta" if delta.is_table(spark, root, group) else "parquet"
+
+
+def newest_snapshot_time(
+    spark: SparkSession, root: str, group: str, *, format: Format | None = None
+) -> datetime | None:
     """The time T of the newest snapshot of ``group`` in the store, or None when it has none.
 
-    Found by file names when :func:`write_snapshot` named them (LISTs only), else by the newest
-    ``event_time`` of the newest hour directory.
+    Parquet: found by file names when :func:`write_snapshot` named them (LISTs only), else by the
+    newest ``event_time`` of the newest hour directory. Delta: the newest hour partition in the log.
     """
+    if _format_of(spark, root, group, format) == "delta":
+        if not delta.is_table(spark, root, group):
+            return None
+        newest = delta.newest_snapshot(delta.read_table(spark, root, group), None)
+        return _event_time(newest.select(EVENT_TIME).first()) if newest is not None else None
     for directory in _hour_dirs_newest_first(spark, f"{root.rstrip('/')}/{group}/data", None, ()):
-        files = [n for n in fs.list_files(spark, directory) if n.endswith(".parquet") and not n.startswith(("_", "."))]
-        if not files:
-            continue
-        tags = [m.group(1) if (m := _SNAPSHOT_FILE.match(n)) else None for n in files]
-        if all(tags):
-            return datetime.strptime(max(t for t in tags if t), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-        newest = spark.read.parquet(directory).agg(F.max(EVENT_TIME)).first()
-        if newest is not None and newest[0] is not None:
-            return datetime.strptime(str(newest[0]), EVENT_TIME_FORMAT).replace(tzinfo=UTC)
+        named = _named(fs.list_files(spark, directory))
+        if named is None:
+            newest = spark.read.parquet(directory).agg(F.max(EVENT_TIME)).first()
+            if newest is not None and newest[0] is not None:
+                return _event_time(newest)
+        elif named:
+            return datetime.strptime(max(named), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     return None
 
 
-def snapshot_before(spark: SparkSession, root: str, group: str, before: datetime | None) -> DataFrame | None:
+def _event_time(row: object) -> datetime | None:
+    value = row[0] if row is not None else None  # type: ignore[index]
+    return datetime.strptime(str(value), EVENT_TIME_FORMAT).replace(tzinfo=UTC) if value is not None else None
+
+
+def snapshot_before(
+    spark: SparkSession, root: str, group: str, before: datetime | None, *, format: Format | None = None
+) -> DataFrame | None:
     """The newest snapshot of ``group`` with ``event_time < before`` (any time if None), or None.
 
     Returns the record columns (join key, ``event_time``, features), without the offline
     metadata columns and without soft-deleted records.
     """
+    return read_snapshot(spark, root, group, before=before, format=format)
+
+
+def read_snapshot(
+    spark: SparkSession,
+    root: str,
+    group: str,
+    as_of: datetime | None = None,
+    *,
+    before: datetime | None = None,
+    version: int | None = None,
+    timestamp: datetime | None = None,
+    format: Format | None = None,
+) -> DataFrame | None:
+    """One snapshot of ``group``: the newest with ``event_time <= as_of`` (or ``< before``; the
+    newest of all when neither is given), or None when the store has none.
+
+    ``version`` / ``timestamp`` read a Delta table as it was at that version or time (time travel;
+    the snapshot chosen is then the newest in that version); Parquet has no versions. Record
+    columns only, as :func:`snapshot_before` says.
+    """
+    if as_of is not None and before is not None:
+        raise ValueError("give as_of or before, not both")
+    bound = as_of + timedelta(seconds=1) if as_of is not None else before
+    if _format_of(spark, root, group, format) == "delta":
+        if not delta.is_table(spark, root, group):
+            return None
+        snapshot = delta.newest_snapshot(
+            delta.read_table(spark, root, group, version=version, timestamp=timestamp), bound
+        )
+    elif version is not None or timestamp is not None:
+        raise ValueError(
+            f"{group}: the Parquet offline store keeps no versions; read as of a version needs format delta"
+        )
+    else:
+        snapshot = _parquet_snapshot(spark, root, group, bound)
+    if snapshot is None:
+        return None
+    if IS_DELETED in snapshot.columns:
+        snapshot = snapshot.where(~F.col(IS_DELETED))
+    return snapshot.drop(*OFFLINE_METADATA_COLUMNS)
+
+
+def _parquet_snapshot(spark: SparkSession, root: str, group: str, before: datetime | None) -> DataFrame | None:
     bound = tuple(int(before.strftime(f)) for f in ("%Y", "%m", "%d", "%H")) if before is not None else None
     for directory in _hour_dirs_newest_first(spark, f"{root.rstrip('/')}/{group}/data", bound, ()):
-        files = [n for n in fs.list_files(spark, directory) if n.endswith(".parquet") and not n.startswith(("_", "."))]
-        if not files:
-            continue
-        tags = [m.group(1) if (m := _SNAPSHOT_FILE.match(n)) else None for n in files]
-        if all(tags):
-            snapshot = _named_snapshot(spark, directory, files, [t for t in tags if t], before)
-        else:
+        named = _named(fs.list_files(spark, directory))
+        if named is None:
             snapshot = _newest_snapshot(spark, directory, before)
+        else:
+            snapshot = _named_snapshot(spark, directory, named, before)
         if snapshot is not None:
-            if IS_DELETED in snapshot.columns:
-                snapshot = snapshot.where(~F.col(IS_DELETED))
-            return snapshot.drop(*OFFLINE_METADATA_COLUMNS)
+            return snapshot
     return None
 
 
+def _named(names: list[str]) -> dict[str, list[str]] | None:
+    """The snapshots in an hour directory by tag (:func:`_snapshots`), or None when a visible
+    Parquet file is not named by snapshot (a store another tool wrote: read the data instead)."""
+    visible = [n for n in names if n.endswith(".parquet") and not fs.hidden(n)]
+    if not all(_SNAPSHOT_FILE.match(n) for n in visible):
+        return None
+    return _snapshots(names)
+
+
 def _named_snapshot(
-    spark: SparkSession, directory: str, files: list[str], tags: list[str], before: datetime | None
+    spark: SparkSession, directory: str, named: dict[str, list[str]], before: datetime | None
 ) -> DataFrame | None:
     """The files of the newest snapshot before ``before``, chosen by their names (no data read)."""
     limit = snapshot_tag(before) if before is not None else None
-    older = [t for t in tags if limit is None or t < limit]
+    older = [t for t in named if limit is None or t < limit]
     if not older:
         return None
-    newest = max(older)
-    return spark.read.parquet(*(f"{directory}/{n}" for n, t in zip(files, tags, strict=True) if t == newest))
+    return spark.read.parquet(*(f"{directory}/{n}" for n in named[max(older)]))
 
 
 def _newest_snapshot(spark: SparkSession, directory: str, before: datetime | None) -> DataFrame | None:

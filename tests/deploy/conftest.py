@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from moto.server import ThreadedMotoServer
+
+from tests.services.moto import moto_server
 
 #: The placeholder credentials of the fixture: every test greps what moto stored and what the
 #: commands printed for the secret, which must appear nowhere.
@@ -20,25 +20,14 @@ REGION = "us-east-1"
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
     """A moto server for the module; boto3 finds it through AWS_ENDPOINT_URL, signs with placeholders."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    werkzeug = logging.getLogger("werkzeug")
-    level = werkzeug.level
-    werkzeug.setLevel(logging.WARNING)  # one access-log line per request otherwise
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    with pytest.MonkeyPatch.context() as env:
+    with moto_server() as url, pytest.MonkeyPatch.context() as env:
         for name in [n for n in os.environ if n.startswith(("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION"))]:
             env.delenv(name)
         env.setenv("AWS_ENDPOINT_URL", url)
         env.setenv("AWS_ACCESS_KEY_ID", PLACEHOLDER_KEY_ID)
         env.setenv("AWS_SECRET_ACCESS_KEY", PLACEHOLDER_SECRET)
         env.setenv("AWS_DEFAULT_REGION", REGION)
-        try:
-            yield url
-        finally:
-            server.stop()
-            werkzeug.setLevel(level)
+        yield url
 
 
 @pytest.fixture

@@ -472,6 +472,36 @@ CASES: list[tuple[list[str], str, str]] = [
         "validation.drift.psi_action: 'ignore' is not a choice; use one of warn, fail",
     ),
     (["validation.drift.binz=10"], "validation.drift.binz", "unknown configuration key 'validation.drift.binz';"),
+    # catalog.glue
+    (["catalog=glue"], "catalog", "catalog: 'glue' is not a section;"),
+    (["catalog.athena.x=1"], "catalog.athena", "unknown configuration key 'catalog.athena'; allowed here: glue"),
+    (
+        ["catalog.glue.enabled=true"],
+        "catalog.glue.database",
+        "catalog.glue.database: is required when catalog.glue.enabled is true; set the Glue database",
+    ),
+    (["catalog.glue.enabled=maybe"], "catalog.glue.enabled", "catalog.glue.enabled: 'maybe' is not true or false;"),
+    (
+        ["catalog.glue.database=Feature-Store"],
+        "catalog.glue.database",
+        "catalog.glue.database: 'Feature-Store' is not a Glue database name",
+    ),
+    (
+        ["catalog.glue.table_prefix=FS-"],
+        "catalog.glue.table_prefix",
+        "catalog.glue.table_prefix: 'FS-' is not a table name prefix",
+    ),
+    (["catalog.glue.region=useast1"], "catalog.glue.region", "catalog.glue.region: 'useast1' is not an AWS region;"),
+    (
+        ["catalog.glue.endpoint_url=localhost:5000"],
+        "catalog.glue.endpoint_url",
+        "catalog.glue.endpoint_url: 'localhost:5000' is not an http(s) URL with a host;",
+    ),
+    (
+        ["catalog.glue.databse=features"],
+        "catalog.glue.databse",
+        "unknown configuration key 'catalog.glue.databse'; did you mean 'database'?",
+    ),
 ]
 
 

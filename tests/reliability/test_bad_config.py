@@ -285,9 +285,19 @@ CASES: list[tuple[list[str], str, str]] = [
     (["offline_store.root="], "offline_store.root", "offline_store.root: is empty; set a value"),
     (["offline_store.root=s3n://features/store"], "offline_store.root", "offline_store.root: s3n:// is gone"),
     (
-        ["offline_store.format=delta"],
+        ["offline_store.format=orc"],
         "offline_store.format",
-        "offline_store.format: 'delta' is not a choice; use one of parquet",
+        "offline_store.format: 'orc' is not a choice; use one of parquet, delta",
+    ),
+    (
+        ["offline_store.commit_attempts=0"],
+        "offline_store.commit_attempts",
+        "offline_store.commit_attempts: 0 is out of range; use a whole number from 1 to 20",
+    ),
+    (
+        ["offline_store.vacuum_retention_floor=0h"],
+        "offline_store.vacuum_retention_floor",
+        "offline_store.vacuum_retention_floor: '0h' is not a duration;",
     ),
     (
         ["offline_store.rot=/x"],

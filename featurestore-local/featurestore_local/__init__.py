@@ -3,9 +3,11 @@
 moto does not implement the featurestore runtime, so this package ships an
 emulator: one HTTP port that serves the ``sagemaker-featurestore-runtime``
 rest-json API (PutRecord, BatchWriteRecord, GetRecord, BatchGetRecord,
-DeleteRecord, ListRecords) and the ``sagemaker`` json 1.1 feature-group subset
-(Create/Describe/List/DeleteFeatureGroup), persisted in SQLite, with
-injectable latency, throttling, 5xx errors and a TPS quota.  Production boto3
+DeleteRecord, ListRecords; TTL with ExpiresAt) and the ``sagemaker`` json 1.1
+feature-store subset (Create/Describe/List/DeleteFeatureGroup,
+Update/DescribeFeatureMetadata, Search over FeatureMetadata and FeatureGroup),
+persisted in SQLite, with injectable latency, throttling, 5xx errors and a TPS
+quota, and a movable clock for TTL tests (featurestore-local/README.md).  Production boto3
 code runs unchanged with ``endpoint_url=store.endpoint_url``.
 """
 

@@ -38,6 +38,13 @@ def _positive(text: str) -> float:
     return value
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
 def _at_least_one(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -87,6 +94,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_at_least_one,
         default=DEFAULT_MAX_CONNECTIONS,
         help="connections served at once, one thread each; more are answered 503 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--clock-offset",
+        type=_finite,
+        default=0.0,
+        metavar="SECONDS",
+        help="run the runtime's clock this far ahead (negative: behind) of the wall clock, for TTL "
+        "expiry; change while serving with POST /_local/clock (default: %(default)s)",
     )
     parser.add_argument(
         "--log-level",
@@ -156,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
                 seed=args.seed,
             ),
             allow_remote=args.allow_remote,
+            clock_offset=args.clock_offset,
             socket_timeout=args.socket_timeout,
             max_connections=args.max_connections,
         )
@@ -195,8 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="featurestore-local",
         description="Run a local SageMaker Feature Store (runtime API plus "
-        "Create/Describe/List/DeleteFeatureGroup) backed by SQLite, for boto3 "
-        "clients pointed at it with endpoint_url. Prints the endpoint URL on stdout.",
+        "Create/Describe/List/DeleteFeatureGroup, Update/DescribeFeatureMetadata and Search) "
+        "backed by SQLite, for boto3 clients pointed at it with endpoint_url. Prints the endpoint "
+        "URL on stdout.",
     )
     add_arguments(parser)
     return run(parser.parse_args(sys.argv[1:] if argv is None else argv))

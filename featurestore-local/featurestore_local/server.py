@@ -27,6 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -105,6 +106,16 @@ def is_loopback(host: str) -> bool:
     except socket.gaierror:
         return False
     return bool(infos) and all(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in infos)
+
+
+def _check_offset(seconds: Any) -> float:
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds):
+        raise ValueError(f"clock offset must be a finite number of seconds, got {seconds!r}")
+    return float(seconds)
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class _Server(ThreadingHTTPServer):
@@ -448,6 +459,18 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(400, {"message": str(exc)}, REST_JSON)
                 return
             self._send(200, app.faults.to_dict(), REST_JSON)
+        elif route == ("GET", "/_local/clock"):
+            self._send(200, app.clock_status(), REST_JSON)
+        elif route == ("POST", "/_local/clock"):
+            try:
+                payload = loads(body or b"{}")
+                if not isinstance(payload, dict) or set(payload) - {"offset_seconds"}:
+                    raise TypeError('body must be a JSON object {"offset_seconds": SECONDS}')
+                app.set_clock_offset(payload.get("offset_seconds", 0.0))
+            except (ValueError, TypeError) as exc:  # BodyError is a ValueError
+                self._send(400, {"message": str(exc)}, REST_JSON)
+                return
+            self._send(200, app.clock_status(), REST_JSON)
         elif route == ("GET", "/_local/health"):
             self._send(200, {"status": "ok"}, REST_JSON)
         else:
@@ -466,8 +489,9 @@ class LocalFeatureStore:
 
     Use as a context manager, or call :meth:`start` / :meth:`stop`.  ``port=0``
     picks a free port; read :attr:`endpoint_url` after starting.  ``clock``
-    (epoch seconds) drives TTL expiry and CreationTime so tests can move time
-    forward instead of sleeping.  Non-loopback hosts are refused unless
+    (epoch seconds) plus ``clock_offset`` (seconds, changeable while serving with
+    :meth:`set_clock_offset` or ``POST /_local/clock``) drives TTL expiry and
+    CreationTime, so tests move time forward instead of sleeping.  Non-loopback hosts are refused unless
     ``allow_remote`` is set, because nothing here authenticates callers.
     ``socket_timeout`` (seconds) and ``max_connections`` bound what stalled
     or too many clients can hold (see the module docstring).
@@ -481,6 +505,7 @@ class LocalFeatureStore:
         faults: FaultConfig | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        clock_offset: float = 0.0,
         allow_remote: bool = False,
         max_feature_groups: int = 100,
         socket_timeout: float = DEFAULT_SOCKET_TIMEOUT,
@@ -500,6 +525,7 @@ class LocalFeatureStore:
         self.injector = FaultInjector(faults or FaultConfig())
         self.stats_counter = Stats()
         self._clock = clock
+        self._clock_offset = _check_offset(clock_offset)
         self._max_feature_groups = max_feature_groups
         self._storage: Storage | None = None
         self._service: FeatureStoreService | None = None
@@ -532,7 +558,7 @@ class LocalFeatureStore:
             self._storage,
             self.injector,
             self.stats_counter,
-            clock=self._clock,
+            clock=self.now,
             max_feature_groups=self._max_feature_groups,
         )
         try:
@@ -571,6 +597,22 @@ class LocalFeatureStore:
             self._storage.close()
             self._storage = None
         self._service = None
+
+    def now(self) -> float:
+        """The runtime's time, epoch seconds: the clock plus the offset."""
+        return self._clock() + self._clock_offset
+
+    @property
+    def clock_offset(self) -> float:
+        return self._clock_offset
+
+    def set_clock_offset(self, seconds: Any) -> None:
+        """Move the runtime's time by ``seconds`` from its clock (not cumulative; 0 resets)."""
+        self._clock_offset = _check_offset(seconds)
+
+    def clock_status(self) -> dict[str, Any]:
+        """What ``/_local/clock`` serves: the offset and the time records expire against."""
+        return {"offset_seconds": self._clock_offset, "now": _iso(self.now())}
 
     def set_faults(self, faults: FaultConfig) -> None:
         self.injector.configure(faults)

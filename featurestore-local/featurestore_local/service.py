@@ -19,6 +19,7 @@ from . import errors
 from .errors import ApiError, group_not_found, validation
 from .faults import FaultInjector, Stats
 from .limits import check_identifier_size, loads
+from .metadata import apply_update, check_group_name, feature_metadata, require_feature
 from .schema import (
     ErrorFactory,
     FeatureGroup,
@@ -29,6 +30,7 @@ from .schema import (
     parse_ttl,
     resolve_group_name,
 )
+from .search import FEATURE_GROUP, FEATURE_METADATA, SearchableResource, order, parse_expression
 from .storage import RecordRow, Storage
 
 MAX_BATCH_WRITE_ENTRIES = 25  # model: BatchWriteRecordEntries min 1, max 25
@@ -39,6 +41,50 @@ LIST_RECORDS_MAX_RESULTS = 100  # ListRecordsMaxResults: 1..100
 LIST_GROUPS_MAX_RESULTS = 100
 LIST_GROUPS_DEFAULT_RESULTS = 10
 TARGET_STORES = ("OnlineStore", "OfflineStore")
+SEARCH_MAX_RESULTS = 100  # model: MaxResults 1..100
+SEARCH_DEFAULT_RESULTS = 10
+# Model: ResourceType. Only the two feature-store resources are emulated.
+SEARCH_RESOURCES = (
+    "TrainingJob",
+    "Experiment",
+    "ExperimentTrial",
+    "ExperimentTrialComponent",
+    "Endpoint",
+    "Model",
+    "ModelPackage",
+    "ModelPackageGroup",
+    "Pipeline",
+    "PipelineExecution",
+    "FeatureGroup",
+    "FeatureMetadata",
+    "Image",
+    "ImageVersion",
+    "Project",
+    "HyperParameterTuningJob",
+    "ModelCard",
+    "PipelineVersion",
+    "Job",
+    "HubContent",
+)
+SEARCHABLE: dict[str, SearchableResource] = {"FeatureMetadata": FEATURE_METADATA, "FeatureGroup": FEATURE_GROUP}
+# The FeatureGroup shape a Search result carries (DescribeFeatureGroup's output has more members).
+_FEATURE_GROUP_RESULT_MEMBERS = (
+    "FeatureGroupArn",
+    "FeatureGroupName",
+    "RecordIdentifierFeatureName",
+    "EventTimeFeatureName",
+    "FeatureDefinitions",
+    "CreationTime",
+    "LastModifiedTime",
+    "OnlineStoreConfig",
+    "OfflineStoreConfig",
+    "RoleArn",
+    "FeatureGroupStatus",
+    "OfflineStoreStatus",
+    "LastUpdateStatus",
+    "FailureReason",
+    "Description",
+)
 
 
 @dataclass(frozen=True)
@@ -154,6 +200,9 @@ class FeatureStoreService:
             "DescribeFeatureGroup": self.describe_feature_group,
             "ListFeatureGroups": self.list_feature_groups,
             "DeleteFeatureGroup": self.delete_feature_group,
+            "UpdateFeatureMetadata": self.update_feature_metadata,
+            "DescribeFeatureMetadata": self.describe_feature_metadata,
+            "Search": self.search,
         }
 
     def _group(self, name_or_arn: Any, *, control_plane: bool = False) -> FeatureGroup:
@@ -493,3 +542,88 @@ class FeatureStoreService:
             and (after is None or summary["CreationTime"] > after)
             and (before is None or summary["CreationTime"] < before)
         )
+
+    # -- feature metadata and search --------------------------------------
+
+    def update_feature_metadata(self, params: JsonObject, ctx: RequestContext) -> JsonObject:
+        check_group_name(params.get("FeatureGroupName"))
+        group = self._group(params.get("FeatureGroupName"), control_plane=True)
+        feature = require_feature(group, params.get("FeatureName"))
+        now = self._clock()
+        self._storage.update_feature_metadata(
+            group.name,
+            feature,
+            lambda current: apply_update(params, current, group=group.name, feature=feature, now=now),
+        )
+        return {}
+
+    def describe_feature_metadata(self, params: JsonObject, ctx: RequestContext) -> JsonObject:
+        check_group_name(params.get("FeatureGroupName"))
+        group = self._group(params.get("FeatureGroupName"), control_plane=True)
+        feature = require_feature(group, params.get("FeatureName"))
+        return feature_metadata(group, feature, self._storage.get_feature_metadata(group.name, feature))
+
+    def _documents(self, resource: str) -> list[JsonObject]:
+        groups = [FeatureGroup.from_description(description) for description in self._storage.list_groups()]
+        if resource == "FeatureGroup":
+            return [
+                {key: group.description[key] for key in _FEATURE_GROUP_RESULT_MEMBERS if key in group.description}
+                for group in groups
+            ]
+        rows = {(row.group_name, row.feature_name): row for row in self._storage.list_feature_metadata()}
+        return [
+            feature_metadata(group, feature, rows.get((group.name, feature)))
+            for group in groups
+            for feature in group.features
+        ]
+
+    def search(self, params: JsonObject, ctx: RequestContext) -> JsonObject:
+        """Search over FeatureMetadata or FeatureGroup; see search.py for the expression rules."""
+        error = control_validation
+        resource_name = params.get("Resource")
+        if resource_name not in SEARCH_RESOURCES:
+            raise error(f"Resource must be one of {', '.join(SEARCH_RESOURCES)}, got {resource_name!r}")
+        resource = SEARCHABLE.get(str(resource_name))
+        if resource is None:
+            raise error(
+                f"The local runtime searches {' and '.join(SEARCHABLE)} only, not {resource_name}; "
+                "search other resources on AWS"
+            )
+        expression = None
+        if params.get("SearchExpression") is not None:
+            expression = parse_expression(params["SearchExpression"], resource)
+        sort_by = params.get("SortBy", "LastModifiedTime")
+        if not isinstance(sort_by, str):
+            raise error(f"SortBy must be a property name, got {sort_by!r}")
+        descending = _enum(params, "SortOrder", ("Ascending", "Descending"), "Descending", error) == "Descending"
+        limit = _int_in_range(params, "MaxResults", 1, SEARCH_MAX_RESULTS, SEARCH_DEFAULT_RESULTS, error)
+        if params.get("CrossAccountFilterOption") not in (None, "SameAccount", "CrossAccount"):
+            raise error("CrossAccountFilterOption must be SameAccount or CrossAccount")
+        # Nothing is shared with this account from others: a cross-account search finds nothing.
+        documents = [] if params.get("CrossAccountFilterOption") == "CrossAccount" else self._documents(resource.name)
+        matched = []
+        for document in documents:
+            properties = resource.flatten(document)
+            if expression is None or expression.matches(document, resource, properties):
+                matched.append((document, properties))
+        ordered = order(
+            matched,
+            resource,
+            sort_by,
+            descending=descending,
+            identity=lambda doc: (str(doc["FeatureGroupName"]), str(doc.get("FeatureName", ""))),
+        )
+        query = json.dumps([resource.name, params.get("SearchExpression"), sort_by, descending], sort_keys=True)
+        token = _decode_token(params, error)
+        offset = 0
+        if token is not None:
+            offset = token.get("offset", -1)
+            if token.get("query") != query or isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+                raise error("Invalid NextToken: it belongs to another search, or is not one this runtime issued")
+        result: JsonObject = {
+            "Results": [{resource.name: document} for document in ordered[offset : offset + limit]],
+            "TotalHits": {"Value": len(ordered), "Relation": "EqualTo"},
+        }
+        if offset + limit < len(ordered):
+            result["NextToken"] = _encode_token({"query": query, "offset": offset + limit})
+        return result

@@ -7,6 +7,11 @@ WAL mode keeps the file readable by other processes (e.g. the ``sqlite3``
 shell) while the server runs.  Expired records are treated as absent by every
 query instead of being swept, which keeps TTL exact without a background
 thread.
+
+Schema versions (``PRAGMA user_version``): 1 holds groups and records; 2 adds
+``feature_metadata`` (UpdateFeatureMetadata's descriptions and parameters).
+Opening a version-1 (or unversioned) file migrates it in place, in one
+transaction; a file from a newer version is refused rather than guessed at.
 """
 
 from __future__ import annotations
@@ -14,14 +19,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 MEMORY = ":memory:"
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feature_groups (
     name        TEXT PRIMARY KEY,
@@ -37,6 +42,14 @@ CREATE TABLE IF NOT EXISTS records (
     features    TEXT NOT NULL,
     written_at  REAL NOT NULL,
     PRIMARY KEY (group_name, record_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS feature_metadata (
+    group_name    TEXT NOT NULL,
+    feature_name  TEXT NOT NULL,
+    description   TEXT,
+    parameters    TEXT NOT NULL,
+    last_modified REAL NOT NULL,
+    PRIMARY KEY (group_name, feature_name)
 ) WITHOUT ROWID;
 """
 _LIVE = "(expires_at IS NULL OR expires_at > :now)"
@@ -60,6 +73,17 @@ class StoredRecord:
     expires_at: float | None
 
 
+@dataclass(frozen=True)
+class FeatureMetadataRow:
+    """What UpdateFeatureMetadata has set on one feature; absent until the first update."""
+
+    group_name: str
+    feature_name: str
+    description: str | None
+    parameters: list[dict[str, str]]
+    last_modified: float
+
+
 class Storage:
     """Thread-safe store; pass ``":memory:"`` for a throwaway database."""
 
@@ -71,11 +95,30 @@ class Storage:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA busy_timeout=5000")
-        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, _SCHEMA_VERSION):
-            raise RuntimeError(f"{path}: unsupported local feature store schema v{version}")
-        self._conn.executescript(_SCHEMA)
-        self._conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+        self._migrate(path)
+
+    def _migrate(self, path: str) -> None:
+        """Create or upgrade the schema to the current version, atomically.
+
+        Versions 0 (a new file, or one from before versioning) and 1 differ from 2 only by the
+        ``feature_metadata`` table, so upgrading is creating what is missing.
+        """
+        with self._transaction() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > _SCHEMA_VERSION or version < 0:
+                raise RuntimeError(
+                    f"{path}: local feature store schema v{version} is newer than this featurestore-local "
+                    f"(v{_SCHEMA_VERSION}); upgrade featurestore-local or use another --db"
+                )
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
 
     def close(self) -> None:
         with self._lock:
@@ -124,7 +167,51 @@ class Storage:
         with self._transaction() as conn:
             deleted = conn.execute("DELETE FROM feature_groups WHERE name = ?", (name,)).rowcount
             conn.execute("DELETE FROM records WHERE group_name = ?", (name,))
+            conn.execute("DELETE FROM feature_metadata WHERE group_name = ?", (name,))
         return deleted > 0
+
+    # -- feature metadata -----------------------------------------------
+
+    def get_feature_metadata(self, group: str, feature: str) -> FeatureMetadataRow | None:
+        with self._lock:
+            row = self._conn.execute(
+                """SELECT group_name, feature_name, description, parameters, last_modified
+                   FROM feature_metadata WHERE group_name = ? AND feature_name = ?""",
+                (group, feature),
+            ).fetchone()
+        return _metadata_row(row) if row else None
+
+    def list_feature_metadata(self) -> list[FeatureMetadataRow]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT group_name, feature_name, description, parameters, last_modified FROM feature_metadata"
+            ).fetchall()
+        return [_metadata_row(row) for row in rows]
+
+    def update_feature_metadata(
+        self,
+        group: str,
+        feature: str,
+        change: Callable[[FeatureMetadataRow | None], FeatureMetadataRow],
+    ) -> FeatureMetadataRow:
+        """Read-modify-write one feature's metadata in a transaction; ``change`` may raise to abort."""
+        with self._transaction() as conn:
+            row = conn.execute(
+                """SELECT group_name, feature_name, description, parameters, last_modified
+                   FROM feature_metadata WHERE group_name = ? AND feature_name = ?""",
+                (group, feature),
+            ).fetchone()
+            updated = change(_metadata_row(row) if row else None)
+            conn.execute(
+                """INSERT INTO feature_metadata (group_name, feature_name, description, parameters, last_modified)
+                   VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT (group_name, feature_name) DO UPDATE SET
+                       description = excluded.description,
+                       parameters = excluded.parameters,
+                       last_modified = excluded.last_modified""",
+                (group, feature, updated.description, json.dumps(updated.parameters), updated.last_modified),
+            )
+        return updated
 
     # -- records --------------------------------------------------------
 
@@ -229,3 +316,8 @@ class Storage:
                 {"group": group, "after": after or "", "now": now, "limit": limit},
             ).fetchall()
         return [row[0] for row in rows]
+
+
+def _metadata_row(row: tuple[Any, ...]) -> FeatureMetadataRow:
+    group_name, feature_name, description, parameters, last_modified = row
+    return FeatureMetadataRow(group_name, feature_name, description, json.loads(parameters), last_modified)

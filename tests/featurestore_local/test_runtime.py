@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -96,36 +95,6 @@ def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, int, str]
         response["ResponseMetadata"]["HTTPStatusCode"],
         response["Error"]["Message"],
     )
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def store(tmp_path: Path, clock: FakeClock) -> Iterator[LocalFeatureStore]:
-    server = LocalFeatureStore(db_path=str(tmp_path / "fs.sqlite"), port=0, clock=clock)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def sm(store: LocalFeatureStore) -> Any:
-    return client("sagemaker", store.endpoint_url)
-
-
-@pytest.fixture
-def rt(store: LocalFeatureStore) -> Any:
-    return client("sagemaker-featurestore-runtime", store.endpoint_url)
-
-
-@pytest.fixture
-def group(sm: Any) -> str:
-    return create_group(sm)
 
 
 # -- control plane ----------------------------------------------------------

@@ -21,7 +21,7 @@ export JAVA_HOME ?= $(JAVA17)
 # Local Spark binds to loopback only.
 export SPARK_LOCAL_IP ?= 127.0.0.1
 
-.PHONY: help setup setup-spark35 services run sample test test-spark35 lint typecheck bench clean
+.PHONY: help setup setup-spark35 services run sample test test-spark35 lint typecheck bench bench-backfill clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -36,21 +36,22 @@ $(STAMP): setup.py featurestore-local/setup.py $(CONSTRAINTS)
 
 setup: $(STAMP) ## create .venv: the project with pinned dependencies, test/dev tools, the local Feature Store runtime
 
-services: ## install what the tests start or run: PostgreSQL, MariaDB, shellcheck (Debian; needs root)
-	@if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && [ -x /usr/sbin/mariadbd ] && command -v shellcheck >/dev/null; then \
-		echo "postgresql, mariadb and shellcheck already installed"; \
+services: ## install what the tests start or run: PostgreSQL, MariaDB, shellcheck, Chromium (Debian; needs root)
+	@if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && [ -x /usr/sbin/mariadbd ] && command -v shellcheck >/dev/null && command -v chromium >/dev/null; then \
+		echo "postgresql, mariadb, shellcheck and chromium already installed"; \
 	else \
 		set -e; apt-get update -qq; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql mariadb-server shellcheck >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql mariadb-server shellcheck chromium >/dev/null; \
 		service postgresql stop >/dev/null 2>&1 || true; service mariadb stop >/dev/null 2>&1 || true; \
 	fi
 
 sample: $(STAMP) ## generate the deterministic sample data under data/sample
 	$(BIN)/feature-pipeline generate-sample --out data/sample
 
-run: sample ## run the whole pipeline on the sample data (all groups, fixed as-of time), then the skew check
+run: sample ## run the whole pipeline on the sample data (all groups, fixed as-of time), the skew check, the HTML catalog
 	$(BIN)/build-features --conf $(CONF) --group all --as-of $(AS_OF)
 	$(BIN)/feature-pipeline skew-check --conf $(CONF) --group all --sample 500
+	$(BIN)/feature-pipeline catalog html --conf $(CONF) --out out/catalog
 
 test: $(STAMP) ## run the test suite
 	$(BIN)/pytest
@@ -73,6 +74,9 @@ bench: $(STAMP) ## run the benchmarks (~20 min; generates 1M and 10M events) -> 
 	$(BIN)/python bench/run_bench.py
 	$(BIN)/python bench/push_bench.py
 	$(BIN)/python bench/validate_bench.py
+
+bench-backfill: $(STAMP) ## backfill benchmark P2: 30 daily snapshots from tiles vs 30 single runs -> bench/BACKFILL_RESULTS.md
+	$(BIN)/python bench/backfill_bench.py
 
 # The artifacts EMR and EMR Serverless run (docs/packaging.md); the archive holds $(CONSTRAINTS)'s pins:
 # `make package VENV=.venv-spark35 CONSTRAINTS=constraints-spark35.txt DIST=dist-emr7` builds EMR 7.x's.

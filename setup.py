@@ -28,7 +28,15 @@ setup(
         "pydantic>=2.6,<3",
     ],
     extras_require={
-        "test": ["pytest>=8", "chispa==0.12.0", "duckdb>=1.1", "moto[server]>=5.2", "cfn-lint>=1.58"],
+        "test": [
+            "pytest>=8",
+            "chispa==0.12.0",
+            "duckdb>=1.1",
+            "moto[server]>=5.2",
+            "cfn-lint>=1.58",
+            # Drives Debian's Chromium (`make services`) in the HTML catalog's browser test; no browser download.
+            "playwright>=1.50",
+        ],
         "dev": ["ruff", "mypy", "types-PyYAML", "venv-pack==0.2.0"],
     },
     entry_points={

@@ -523,6 +523,61 @@ class ReportsConf(_Section):
     root: Storage
 
 
+class PseudonymisationConf(_Section):
+    """Keyed pseudonyms of the declared personal identifiers (docs/privacy.md).
+
+    The key is never configuration: name the AWS Secrets Manager secret (``secret_id``) or, locally,
+    the environment variable (``key_env``) that holds it.
+    """
+
+    enabled: bool = False
+    secret_id: (
+        Annotated[
+            str,
+            BeforeValidator(_text),
+            AfterValidator(
+                _matching(
+                    r"(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:)?[A-Za-z0-9/_+=.@-]{1,512}",
+                    "a Secrets Manager secret name or ARN",
+                    "features/pseudonymisation-key",
+                    echo=False,
+                )
+            ),
+        ]
+        | None
+    ) = None
+    key_env: (
+        Annotated[
+            str,
+            BeforeValidator(_text),
+            AfterValidator(
+                _matching(
+                    r"[A-Za-z_][A-Za-z0-9_]*",
+                    "an environment variable name (name the variable, never the key)",
+                    "FEATURES_PSEUDONYMISATION_KEY",
+                    echo=False,
+                )
+            ),
+        ]
+        | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> PseudonymisationConf:
+        if self.secret_id is not None and self.key_env is not None:
+            raise _KeyValueError("secret_id", "is set together with key_env; keep exactly one of secret_id or key_env")
+        if self.enabled and self.secret_id is None and self.key_env is None:
+            raise _KeyValueError(
+                "enabled",
+                "is true but no key is named; set secret_id (AWS Secrets Manager) or key_env (an environment variable)",
+            )
+        return self
+
+
+class PrivacyConf(_Section):
+    pseudonymisation: PseudonymisationConf = Field(default_factory=PseudonymisationConf)
+
+
 class PipelineConf(_Section):
     """The whole configuration of one environment (``conf/<env>.yaml``)."""
 
@@ -537,6 +592,7 @@ class PipelineConf(_Section):
     online_store: OnlineStoreConf = Field(default_factory=OnlineStoreConf)
     validation: ValidationConf = Field(default_factory=ValidationConf)
     catalog: CatalogConf = Field(default_factory=CatalogConf)
+    privacy: PrivacyConf = Field(default_factory=PrivacyConf)
 
     def source(self, name: str) -> SourceConf:
         """The configuration of source ``name``, or a ConfigError naming the block to add."""

@@ -33,6 +33,10 @@ ColumnType = Literal["string", "bigint", "int", "double", "decimal(12,2)", "bool
 AggregationOp = Literal["count", "sum", "avg", "min", "max", "count_distinct", "last", "days_since_last"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+#: An owner is a team or alias as SageMaker's feature parameters can hold it (their pattern has no '@').
+_OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:/=+-]*$")
+_TAG = re.compile(r"^[a-z][a-z0-9]*([-_:][a-z0-9]+)*$")
+_VERSIONED = re.compile(r"^(?P<family>[a-z][a-z0-9_]*?)_v(?P<version>[0-9]+)$")
 _WINDOW = re.compile(r"^([1-9][0-9]*)([mhd])$")
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
 _NUMERIC = ("bigint", "int", "double", "decimal(12,2)")
@@ -64,15 +68,45 @@ class Window:
         return cls(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)], name=spec)
 
 
+def parse_duration(spec: str, what: str, where: str) -> timedelta:
+    """A declared duration such as ``"26h"`` (the window syntax: a whole number and m, h or d)."""
+    match = _WINDOW.match(spec) if isinstance(spec, str) else None
+    if not match:
+        raise DefinitionError(f"{what} {spec!r} in {where}: use a whole number and one of m, h, d (e.g. '26h', '1d')")
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def _check_text(what: str, value: object, where: str, example: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise DefinitionError(
+            f"{where}: add {'an' if what[0] in 'aeiou' else 'a'} {what}, e.g. {what}={example}; "
+            "it is published to the catalog, SageMaker and Glue"
+        )
+    if "\n" in value:
+        raise DefinitionError(f"{what} of {where}: keep it on one line")
+
+
+def _check_unit(unit: str | None, where: str) -> None:
+    if unit is not None and (not isinstance(unit, str) or not unit.strip() or "\n" in unit):
+        raise DefinitionError(f"unit {unit!r} of {where}: use a short one-line text such as 'events' or 'USD', or None")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Entity:
+    """Who features are about. ``pseudonymise=True`` declares the join key a personal identifier:
+    with ``privacy.pseudonymisation.enabled`` it is replaced by its keyed pseudonym in every source
+    at extract, so every store holds the pseudonym (docs/privacy.md)."""
+
     name: str
     join_key: str
     description: str
+    pseudonymise: bool = False
 
     def __post_init__(self) -> None:
         _check_name("entity", self.name, "Entity")
         _check_name("join key", self.join_key, f"entity {self.name}")
+        if not isinstance(self.pseudonymise, bool):
+            raise DefinitionError(f"pseudonymise of entity {self.name}: use True or False")
 
 
 #: The longest text a string column may hold unless a source says otherwise. Ids, codes and
@@ -112,10 +146,23 @@ class Source:
     patterns: Mapping[str, str] = field(default_factory=dict)
     ranges: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
     time_range: tuple[datetime, datetime] = DEFAULT_TIME_RANGE
+    #: Columns holding personal identifiers (``pii=("customer_id",)``): pseudonymised at extract
+    #: when ``privacy.pseudonymisation.enabled`` (docs/privacy.md); string columns only.
+    pii: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         _check_name("source", self.name, "Source")
         where = f"source {self.name}"
+        if isinstance(self.pii, str):
+            raise DefinitionError(f"pii of {where}: use a tuple of column names, e.g. pii=({self.pii!r},)")
+        for column in self.pii:
+            self.check_column(column, f"pii of {where}")
+            if self.columns[column] != "string":
+                raise DefinitionError(
+                    f"pii column {column!r} of {where} is {self.columns[column]}: only string identifiers can be "
+                    "pseudonymised; derive a coarser feature from it (age from birth_date) instead of declaring it pii"
+                )
+        object.__setattr__(self, "pii", tuple(self.pii))
         for column in (self.key, *(self.required), *self.allowed_values):
             self.check_column(column, where)
         if self.timestamp is not None:
@@ -186,9 +233,14 @@ class Aggregation:
 
     name: str
     op: AggregationOp
-    description: str
+    description: str = ""
     column: str | None = None
     filter: Filter | None = None
+    unit: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_text("description", self.description, f"aggregation {self.name}", "'what it counts'")
+        _check_unit(self.unit, f"aggregation {self.name}")
 
     @property
     def windowed(self) -> bool:
@@ -201,9 +253,14 @@ class Derived:
 
     name: str
     dtype: FeatureType
-    description: str
     inputs: Sequence[str]
     expr: Callable[[datetime], Column]
+    description: str = ""
+    unit: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_text("description", self.description, f"feature {self.name}", "'what it is'")
+        _check_unit(self.unit, f"feature {self.name}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -215,6 +272,7 @@ class FeatureSpec:
     description: str
     aggregation: Aggregation | None = None
     window: Window | None = None
+    unit: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -223,21 +281,40 @@ class FeatureGroup:
 
     Either ``aggregations`` over ``windows`` (event-style sources) or ``derived`` row-level
     features (one record per source row), not both: they have different row semantics.
+
+    The governance metadata (``description``, ``owner``, ``tags``, ``freshness_sla``,
+    ``update_frequency``) is published to the catalog, SageMaker and Glue; ``owner`` is required
+    of every group in ``features/groups`` (:func:`features.registry.all_groups`). ``version`` names
+    what is published: version 1 publishes as ``name`` (existing data keeps its name), version
+    N >= 2 as ``<name>_vN``, side by side with the older versions. After construction ``name``
+    *is* the published name (offline prefix, online feature group, Glue table, ``--group``) and
+    ``family`` is the declared name shared by every version.
     """
 
     name: str
-    description: str
+    description: str = ""
+    owner: str = ""
     entity: Entity
     source: Source
     windows: Sequence[str] = ()
     aggregations: Sequence[Aggregation] = ()
     derived: Sequence[Derived] = ()
+    tags: Sequence[str] = ()
+    freshness_sla: str | None = None
+    update_frequency: str | None = None
+    version: int = 1
+    online: bool = True
+    online_ttl: str | None = None
+    deprecated: bool | str = False
+    family: str = field(init=False, repr=False, compare=False)
     parsed_windows: tuple[Window, ...] = field(init=False, repr=False, compare=False)
     features: tuple[FeatureSpec, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_name("feature group", self.name, "FeatureGroup")
+        self._publish_as_version()
         where = f"feature group {self.name}"
+        self._check_metadata(where)
         self.source.check_column(self.entity.join_key, where)
         if bool(self.aggregations) == bool(self.derived):
             raise DefinitionError(
@@ -270,6 +347,95 @@ class FeatureGroup:
             seen[spec.name] = spec.description
         object.__setattr__(self, "features", tuple(specs))
 
+    def _publish_as_version(self) -> None:
+        """Set ``family`` and make ``name`` the published name; idempotent, so ``replace()`` works."""
+        if isinstance(self.version, bool) or not isinstance(self.version, int) or self.version < 1:
+            raise DefinitionError(
+                f"version {self.version!r} of feature group {self.name}: use a whole number >= 1 (1 is the first)"
+            )
+        match = _VERSIONED.match(self.name)
+        if match and int(match.group("version")) == self.version and self.version >= 2:
+            object.__setattr__(self, "family", match.group("family"))
+            return
+        if match:
+            raise DefinitionError(
+                f"feature group {self.name}: drop the '_v{match.group('version')}' suffix and declare "
+                f"name={match.group('family')!r}, version={int(match.group('version'))}; the suffix is added "
+                "from version"
+            )
+        object.__setattr__(self, "family", self.name)
+        if self.version >= 2:
+            object.__setattr__(self, "name", f"{self.name}_v{self.version}")
+
+    def _check_metadata(self, where: str) -> None:
+        _check_text("description", self.description, where, "'what the group describes'")
+        # Required of every published group; the registry checks it (a group built in code, e.g. in
+        # a test, may leave it out).
+        if self.owner and not _OWNER.match(self.owner):
+            raise DefinitionError(
+                f"owner {self.owner!r} of {where}: use a team name such as 'ml-platform' (letters, digits, spaces "
+                "and _.:/=+-, as SageMaker feature parameters allow; no '@', keep contact emails in the team's docs)"
+            )
+        if isinstance(self.tags, str) or not all(isinstance(t, str) for t in self.tags):
+            raise DefinitionError(f"tags of {where}: use a tuple of strings, e.g. tags=('browsing', 'engagement')")
+        for tag in self.tags:
+            if not _TAG.match(tag):
+                raise DefinitionError(
+                    f"tag {tag!r} in {where}: use lower-case letters and digits joined by -, _ or : "
+                    "(e.g. 'ads-ranking', 'tier:gold')"
+                )
+        if len(set(self.tags)) != len(self.tags):
+            raise DefinitionError(f"tags of {where} repeat a tag: {list(self.tags)}")
+        object.__setattr__(self, "tags", tuple(self.tags))
+        sla = parse_duration(self.freshness_sla, "freshness_sla", where) if self.freshness_sla is not None else None
+        every = (
+            parse_duration(self.update_frequency, "update_frequency", where)
+            if self.update_frequency is not None
+            else None
+        )
+        if sla is not None and every is not None and sla < every:
+            raise DefinitionError(
+                f"freshness_sla {self.freshness_sla!r} of {where} is shorter than update_frequency "
+                f"{self.update_frequency!r}: every run would be late; allow at least one interval plus the run time"
+            )
+        if not isinstance(self.online, bool):
+            raise DefinitionError(f"online of {where}: use True (online and offline) or False (offline store only)")
+        if self.online_ttl is not None:
+            if not self.online:
+                raise DefinitionError(
+                    f"online_ttl of {where}: the group is offline-only (online=False); drop online_ttl"
+                )
+            parse_duration(self.online_ttl, "online_ttl", where)
+        reason_ok = isinstance(self.deprecated, str) and self.deprecated.strip() and "\n" not in self.deprecated
+        if not (isinstance(self.deprecated, bool) or reason_ok):
+            raise DefinitionError(
+                f"deprecated of {where}: use False, True or a one-line reason such as 'use {self.family}_v2'"
+            )
+
+    @property
+    def freshness_sla_length(self) -> timedelta | None:
+        """``freshness_sla`` as a duration: the oldest a published snapshot may be; None when undeclared."""
+        return None if self.freshness_sla is None else parse_duration(self.freshness_sla, "freshness_sla", self.name)
+
+    @property
+    def update_interval(self) -> timedelta | None:
+        """``update_frequency`` as a duration; None when undeclared."""
+        if self.update_frequency is None:
+            return None
+        return parse_duration(self.update_frequency, "update_frequency", self.name)
+
+    @property
+    def online_ttl_length(self) -> timedelta | None:
+        """``online_ttl`` as a duration (ExpiresAt = EventTime + TTL online); None: records never expire."""
+        return None if self.online_ttl is None else parse_duration(self.online_ttl, "online_ttl", self.name)
+
+    @property
+    def deprecation_reason(self) -> str | None:
+        """None when the group is current; the declared reason (or 'deprecated') when it is not."""
+        if self.deprecated is False:
+            return None
+        return self.deprecated if isinstance(self.deprecated, str) else "deprecated"
+
     @property
     def largest_window(self) -> Window | None:
         return self.parsed_windows[-1] if self.parsed_windows else None
@@ -286,8 +452,6 @@ class FeatureGroup:
             dtype = self._output_type(agg, at)
             if agg.filter is not None:
                 self.source.check_column(agg.filter.column, at)
-            if not agg.description.strip():
-                raise DefinitionError(f"{at}: add a description; it is published with the feature")
             if agg.windowed:
                 for window in self.parsed_windows:
                     specs.append(
@@ -297,10 +461,13 @@ class FeatureGroup:
                             description=f"{agg.description} (last {window.name})",
                             aggregation=agg,
                             window=window,
+                            unit=agg.unit,
                         )
                     )
             else:
-                specs.append(FeatureSpec(name=agg.name, dtype=dtype, description=agg.description, aggregation=agg))
+                specs.append(
+                    FeatureSpec(name=agg.name, dtype=dtype, description=agg.description, aggregation=agg, unit=agg.unit)
+                )
         return specs
 
     def _output_type(self, agg: Aggregation, at: str) -> FeatureType:
@@ -330,7 +497,5 @@ class FeatureGroup:
             _check_name("feature", d.name, where)
             for column in d.inputs:
                 self.source.check_column(column, f"feature {d.name} of {where}")
-            if not d.description.strip():
-                raise DefinitionError(f"feature {d.name} of {where}: add a description")
-            specs.append(FeatureSpec(name=d.name, dtype=d.dtype, description=d.description))
+            specs.append(FeatureSpec(name=d.name, dtype=d.dtype, description=d.description, unit=d.unit))
         return specs

@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 
 from features.catalog.glue import catalog_offline_write
 from features.config import PipelineConf, SourceConf
-from features.constants import QUARANTINE_REASON
+from features.constants import CORRUPT_RECORD, QUARANTINE_REASON
 from features.definitions import FeatureGroup, Source
 from features.errors import one_line
 from features.io import fs
@@ -37,9 +37,13 @@ from features.load.offline import OfflineWrite, newest_snapshot_time, snapshot_b
 from features.online.client import control_client, placeholder_credentials_needed, usable_write_api
 from features.online.embedded import online_endpoint
 from features.online.push import push_snapshot
-from features.online.registration import register_groups
+from features.online.registration import check_registered, register_groups
 from features.online.settings import PushError, PushResult, PushSettings, WriteApi
+from features.privacy.columns import pseudonymisation
+from features.privacy.keys import load_pseudonymiser
+from features.privacy.pseudonym import Pseudonymiser, check_declarations, pseudonymised_columns
 from features.report import GroupReport, SourceReport
+from features.transform.quarantine import CONFLICTING_DUPLICATE
 from features.transform.windows import snapshot
 
 if TYPE_CHECKING:
@@ -87,6 +91,9 @@ class Extract:
     data: Extracted
     quarantine_path: str
     seconds: float
+    #: The columns whose accepted values are pseudonyms, and the pseudonymiser (for report samples).
+    pseudonymised: tuple[str, ...] = ()
+    pseudonymiser: Pseudonymiser | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -162,8 +169,9 @@ def build_features(
                 group=group.name, source=group.source.name, features=len(group.features)
             )
         result.checkpoint()
+        pseudonymiser = privacy_check(conf, groups)  # before any Spark work: a missing key is one line
         for name, plan in plan_reads(conf, groups, as_of).items():
-            extracts[name] = extract(spark, conf, plan, run_id)
+            extracts[name] = extract(spark, conf, plan, run_id, pseudonymiser=pseudonymiser, groups=groups)
             result.sources[name] = source_report(extracts[name], written=False)
             result.checkpoint()
         for group in groups:
@@ -205,11 +213,34 @@ def build_features(
     return result
 
 
-def extract(spark: SparkSession, conf: PipelineConf, plan: ReadPlan, run_id: str) -> Extract:
-    """Read one source for ``plan``: a live JDBC table, an event log by ``dt`` day, or a table extract."""
+def privacy_check(conf: PipelineConf, groups: list[FeatureGroup]) -> Pseudonymiser | None:
+    """The pseudonymiser when ``privacy.pseudonymisation`` is on, its key read now (docs/privacy.md)."""
+    pseudonymiser = load_pseudonymiser(conf.privacy.pseudonymisation)
+    if pseudonymiser is not None:
+        check_declarations(groups)
+        log.info("pseudonymising declared identifiers (key fingerprint %s)", pseudonymiser.fingerprint)
+    return pseudonymiser
+
+
+def extract(
+    spark: SparkSession,
+    conf: PipelineConf,
+    plan: ReadPlan,
+    run_id: str,
+    *,
+    pseudonymiser: Pseudonymiser | None = None,
+    groups: list[FeatureGroup] | None = None,
+) -> Extract:
+    """Read one source for ``plan``: a live JDBC table, an event log by ``dt`` day, or a table extract.
+
+    With a ``pseudonymiser``, the source's personal columns (its ``pii`` and the keys of the
+    pseudonymised entities of ``groups``) reach everything after extract as pseudonyms.
+    """
     source = plan.source
     sconf: SourceConf = conf.source(source.name)
     began = time.perf_counter()
+    hidden = pseudonymised_columns(source, groups or []) if pseudonymiser is not None else ()
+    pseudonymise = pseudonymisation(pseudonymiser, hidden)
     if sconf.jdbc is not None:
         data = read_jdbc_table(
             spark,
@@ -218,6 +249,7 @@ def extract(spark: SparkSession, conf: PipelineConf, plan: ReadPlan, run_id: str
             start=plan.start,
             end=plan.end,
             on_conflicting_duplicate=sconf.on_conflicting_duplicate,
+            pseudonymise=pseudonymise,
         )
     elif sconf.partitioning == "dt":
         data = read_event_log(
@@ -229,11 +261,20 @@ def extract(spark: SparkSession, conf: PipelineConf, plan: ReadPlan, run_id: str
             future_tolerance=sconf.future_tolerance,
             on_corrupt_file=sconf.on_corrupt_file,
             on_conflicting_duplicate=sconf.on_conflicting_duplicate,
+            pseudonymise=pseudonymise,
         )
     else:
-        data = read_table(spark, sconf, source, on_conflicting_duplicate=sconf.on_conflicting_duplicate)
+        data = read_table(
+            spark, sconf, source, on_conflicting_duplicate=sconf.on_conflicting_duplicate, pseudonymise=pseudonymise
+        )
     path = f"{quarantine_dir(conf, source.name, plan.end)}/run={run_id}"
-    return Extract(data=data, quarantine_path=path, seconds=round(time.perf_counter() - began, 3))
+    return Extract(
+        data=data,
+        quarantine_path=path,
+        seconds=round(time.perf_counter() - began, 3),
+        pseudonymised=hidden,
+        pseudonymiser=pseudonymiser,
+    )
 
 
 def quarantine_dir(conf: PipelineConf, source: str, as_of: datetime) -> str:
@@ -273,7 +314,8 @@ def write_evidence(
     """The quarantine of every source and the validation report of every group, whatever the gate decided."""
     for name, ex in extracts.items():
         write_quarantine(spark, ex)
-        result.sources[name] = source_report(ex, written=True, samples=quarantine_samples(ex.data))
+        samples = quarantine_samples(ex.data, pseudonymiser=ex.pseudonymiser, pseudonymised=ex.pseudonymised)
+        result.sources[name] = source_report(ex, written=True, samples=samples)
     if not checked:
         return
     from features.validate.report import write_validation_report  # imports GX
@@ -330,17 +372,41 @@ def source_report(
     )
 
 
-def quarantine_samples(data: Extracted) -> dict[str, list[dict[str, str | None]]]:
+def quarantine_samples(
+    data: Extracted, *, pseudonymiser: Pseudonymiser | None = None, pseudonymised: tuple[str, ...] = ()
+) -> dict[str, list[dict[str, str | None]]]:
     """A few quarantined rows per reason, values shortened: enough to recognise the problem
-    without opening the quarantine files (one small job per reason over the cached rows)."""
+    without opening the quarantine files (one small job per reason over the cached rows).
+
+    The quarantine files keep raw rows; the run report does not: with a ``pseudonymiser`` the
+    ``pseudonymised`` columns show pseudonyms and a corrupt line's raw text is withheld.
+    """
     out: dict[str, list[dict[str, str | None]]] = {}
     for reason in data.quarantine_reasons:
         rows = data.quarantined.where(F.col(QUARANTINE_REASON) == reason).limit(SAMPLES_PER_REASON).collect()
         out[reason] = [
-            {k: None if v is None else _cut(str(v)) for k, v in row.asDict().items() if k != QUARANTINE_REASON}
+            {
+                k: _sample_value(k, v, reason, pseudonymiser, pseudonymised)
+                for k, v in row.asDict().items()
+                if k != QUARANTINE_REASON
+            }
             for row in rows
         ]
     return out
+
+
+def _sample_value(
+    column: str, value: object, reason: str, pseudonymiser: Pseudonymiser | None, pseudonymised: tuple[str, ...]
+) -> str | None:
+    if value is None:
+        return None
+    if pseudonymiser is not None:
+        if column == CORRUPT_RECORD:
+            return "(withheld: may hold personal identifiers; see the quarantine files)"
+        # Conflicting duplicates are quarantined after extract pseudonymised them.
+        if column in pseudonymised and reason != CONFLICTING_DUPLICATE:
+            return pseudonymiser.pseudonym(str(value))
+    return _cut(str(value))
 
 
 def _cut(text: str) -> str:
@@ -374,7 +440,8 @@ def publish(
             report.status, report.error = "offline_failed", f"offline write failed: {one_line(exc)}"
         else:
             report.offline_path, report.offline_files = written.path, written.files
-            report.status = "offline_written" if conf.online_store.enabled else "published"
+            # A batch-only group (online=False) is published once it is offline: nothing is registered or pushed.
+            report.status = "offline_written" if conf.online_store.enabled and snap.group.online else "published"
             if conf.catalog.glue.enabled:  # a Glue failure keeps the write; the run fails naming it
                 with report.timed("catalog"):
                     report.catalog = catalog_offline_write(conf, snap.group, snap.features.schema, as_of)
@@ -414,11 +481,11 @@ def push_all(
         # Decided here, on the driver, and carried to the executors in the settings.
         placeholder = placeholder_credentials_needed(endpoint)
         push = PushSettings.from_conf(online, endpoint, write_api=write_api, placeholder_credentials=placeholder)
+        client = control_client(
+            endpoint_url=endpoint, region=online.region, placeholder_credentials=push.placeholder_credentials
+        )
         if online.register_groups:
             try:
-                client = control_client(
-                    endpoint_url=endpoint, region=online.region, placeholder_credentials=push.placeholder_credentials
-                )
                 outcome = register_groups(
                     client,
                     [snap.group for snap in computed],
@@ -433,6 +500,15 @@ def push_all(
             log.info("feature groups registered: %s", outcome)
         for snap in computed:
             report = result.groups[snap.group.name]
+            if not online.register_groups:
+                # Registered elsewhere (`feature-pipeline register`): a group missing online or
+                # defined differently is refused here, before its first record, not per record.
+                try:
+                    check_registered(client, [snap.group])
+                except Exception as exc:
+                    report.status, report.error = "push_incomplete", f"not pushed: {one_line(exc)}"
+                    result.checkpoint()
+                    continue
             warn_if_superseded(spark, conf, snap.group, as_of, result)
             report.status = "pushing"
             result.checkpoint()

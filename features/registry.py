@@ -20,6 +20,7 @@ def all_groups() -> dict[str, FeatureGroup]:
         module = importlib.import_module(f"{groups_package.__name__}.{info.name}")
         for value in vars(module).values():
             if isinstance(value, FeatureGroup):
+                check_published(value, module.__name__)
                 if value.name in found and found[value.name] is not value:
                     raise DefinitionError(
                         f"feature group name {value.name!r} is defined twice (second in {module.__name__}); "
@@ -27,6 +28,15 @@ def all_groups() -> dict[str, FeatureGroup]:
                     )
                 found[value.name] = value
     return found
+
+
+def check_published(group: FeatureGroup, module: str) -> None:
+    """What every published group must declare beyond what its definition checks itself."""
+    if not group.owner:
+        raise DefinitionError(
+            f"feature group {group.name} in {module}: add an owner, e.g. owner='team-name'; it is published "
+            "to the catalog, SageMaker and Glue"
+        )
 
 
 @cache

@@ -9,6 +9,7 @@ CUSTOMER = Entity(
     name="customer",
     join_key="customer_id",
     description="A shopper, identified by the store's customer id (e.g. C000042).",
+    pseudonymise=True,
 )
 
 #: Customer ids are opaque, but they become online-store record identifiers and appear in file
@@ -38,6 +39,7 @@ CLICKSTREAM = Source(
     required=("event_id", "customer_id", "event_time"),
     allowed_values={"event_type": EVENT_TYPES},
     patterns={"customer_id": CUSTOMER_ID_PATTERN},
+    pii=("customer_id",),
 )
 
 ORDER_STATUSES = ("completed", "cancelled", "refunded")
@@ -58,6 +60,7 @@ ORDERS = Source(
     required=("order_id", "customer_id", "order_time", "status"),
     allowed_values={"status": ORDER_STATUSES},
     patterns={"customer_id": CUSTOMER_ID_PATTERN},
+    pii=("customer_id",),
     ranges={"total_amount": (0.0, MAX_ORDER_AMOUNT), "item_count": (0, None)},
 )
 
@@ -76,4 +79,5 @@ CUSTOMERS = Source(
     timestamp="active_since",
     required=("customer_id",),
     patterns={"customer_id": CUSTOMER_ID_PATTERN},
+    pii=("customer_id",),
 )

@@ -41,9 +41,15 @@ _COMMENT_MAX, _DESCRIPTION_MAX = 255, 2048
 MANAGED_PARAMETERS = (
     "classification",
     "feature_group",
+    "feature_family",
+    "version",
     "description",
     "owner",
     "tags",
+    "freshness_sla",
+    "update_frequency",
+    "online",
+    "deprecated",
     "source",
     "entity",
     "entity_key",
@@ -172,19 +178,20 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _tags(group: FeatureGroup) -> str | None:
-    """The group's tags as ``a,b`` or ``k=v,k2=v2``, when its definition declares any."""
-    tags = getattr(group, "tags", None)  # declared by definitions that carry governance metadata
-    if not tags:
-        return None
-    if isinstance(tags, Mapping):
-        return ",".join(f"{k}={v}" for k, v in sorted(tags.items()))
-    return ",".join(str(t) for t in tags)
+def _governance(group: FeatureGroup) -> dict[str, str]:
+    """The definition's governance metadata as table parameters; undeclared ones are left out."""
+    declared = {
+        "tags": ",".join(group.tags),
+        "freshness_sla": group.freshness_sla or "",
+        "update_frequency": group.update_frequency or "",
+        "online": "true" if group.online else "false",
+        "deprecated": group.deprecation_reason or "",
+    }
+    return {k: v for k, v in declared.items() if v}
 
 
-def _owner(group: FeatureGroup) -> str | None:
-    owner = getattr(group, "owner", None)
-    return str(owner) if owner else None
+def _comment(description: str, unit: str | None) -> str:
+    return f"{description} (unit: {unit})" if unit else description
 
 
 @dataclass(frozen=True)
@@ -262,7 +269,7 @@ def table_spec(
     comments = {
         group.entity.join_key: group.entity.description,
         EVENT_TIME: "Snapshot time T, ISO-8601 UTC (yyyy-MM-ddTHH:mm:ssZ): the event time feature",
-        **{spec.name: spec.description for spec in group.features},
+        **{spec.name: _comment(spec.description, spec.unit) for spec in group.features},
         **_METADATA_COMMENTS,
         **_PARTITION_COMMENTS,
     }
@@ -277,14 +284,15 @@ def table_spec(
         if not (partitioned and f.name in PARTITION_COLUMNS)
     )
     keys = tuple(Column(n, "string", _PARTITION_COMMENTS[n]) for n in PARTITION_COLUMNS) if partitioned else ()
-    owner, tags = _owner(group), _tags(group)
     parameters = {
         "EXTERNAL": "TRUE",
         "classification": format,
         "feature_group": group.name,
+        "feature_family": group.family,
+        "version": str(group.version),
         "description": group.description,
-        **({"owner": owner} if owner else {}),
-        **({"tags": tags} if tags else {}),
+        **({"owner": group.owner} if group.owner else {}),
+        **_governance(group),
         "source": group.source.name,
         "entity": group.entity.name,
         "entity_key": group.entity.join_key,
@@ -301,7 +309,7 @@ def table_spec(
         columns=columns,
         partition_keys=keys,
         description=_clip(group.description, _DESCRIPTION_MAX),
-        owner=owner,
+        owner=group.owner or None,
         parameters=parameters,
     )
 

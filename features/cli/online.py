@@ -20,7 +20,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from features.cli.base import Command, add_conf_arguments
 from features.cli.errors import EXIT_OK, EXIT_USAGE, fail
 from features.config import ConfigError, load_conf
-from features.definitions import DefinitionError
+from features.definitions import DefinitionError, FeatureGroup
+from features.io.secrets import SecretError
 from features.online.client import (
     control_client,
     get_record,
@@ -35,6 +36,7 @@ from features.online.registration import RegistrationError, register_groups
 from features.online.replay import replay_dead_letters
 from features.online.serving import FeatureSelectionError, feature_vectors
 from features.online.settings import PushError, PushSettings
+from features.privacy.keys import load_pseudonymiser
 from features.registry import resolve
 
 
@@ -70,6 +72,22 @@ def _endpoint(args: argparse.Namespace) -> Iterator[tuple[str | None, str]]:
         yield url, args.region or online.region
 
 
+def _lookup_ids(args: argparse.Namespace, groups: list[FeatureGroup], ids: list[str]) -> list[str]:
+    """The record identifiers to look up: with ``privacy.pseudonymisation`` on in ``--conf`` and a
+    pseudonymised entity, the pseudonyms of the raw ``ids`` (the records were pushed under them)."""
+    if not args.conf or not any(g.entity.pseudonymise for g in groups):
+        return ids
+    pseudonymiser = load_pseudonymiser(load_conf(args.conf, args.overrides).privacy.pseudonymisation)
+    return ids if pseudonymiser is None else [pseudonymiser.pseudonym(i) for i in ids]
+
+
+def _batch_only(group: FeatureGroup) -> str:
+    return (
+        f"feature group {group.name} is batch-only (online=False): it is in the offline store only; "
+        "read it with feature-pipeline training-set or from its offline tables"
+    )
+
+
 def _register_arguments(parser: argparse.ArgumentParser) -> None:
     """``register``: create the feature groups defined in code that do not exist yet."""
     _endpoint_arguments(parser)
@@ -81,11 +99,16 @@ def _register_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _register(args: argparse.Namespace) -> int:
-    """Register the groups; prints ``{"group": "created" | "exists"}``."""
+    """Register the groups; prints ``{"group": "created" | "exists" | "updated"}`` ("updated": the group
+    existed and some of its feature metadata was published again)."""
     try:
         groups = resolve(args.group)
     except KeyError as exc:
         return fail("register", str(exc.args[0]), EXIT_USAGE)
+    for group in groups:
+        if not group.online:
+            print(f"note: not registering {group.name}, a batch-only group (online=False)", file=sys.stderr)
+    groups = [g for g in groups if g.online]
     try:
         with _endpoint(args) as (url, region):
             outcome = register_groups(
@@ -110,16 +133,29 @@ def _get_record_arguments(parser: argparse.ArgumentParser) -> None:
     """``get-record``: print one entity's online record."""
     _endpoint_arguments(parser)
     parser.add_argument("--group", required=True, help="feature group name")
-    parser.add_argument("--id", required=True, help="record identifier (the join key value), e.g. C000042")
+    parser.add_argument(
+        "--id",
+        required=True,
+        help="record identifier (the join key value), e.g. C000042; the raw id when the conf pseudonymises it",
+    )
 
 
 def _get_record(args: argparse.Namespace) -> int:
     """Print the record as a JSON object of feature -> value string; exit 1 if there is none."""
     try:
+        known = resolve(args.group)
+    except KeyError:
+        known = []  # a group defined elsewhere: looked up as named
+    if known and not known[0].online:
+        return fail("get-record", _batch_only(known[0]), EXIT_USAGE)
+    try:
+        (record_id,) = _lookup_ids(args, known, [args.id])
         with _endpoint(args) as (url, region):
-            record = get_record(url, region, args.group, args.id)
+            record = get_record(url, region, args.group, record_id)
     except (ConfigError, DefinitionError) as exc:
         return fail("get-record", str(exc), EXIT_USAGE)
+    except SecretError as exc:
+        return fail("get-record", str(exc))
     except (ClientError, BotoCoreError) as exc:
         return fail("get-record", _aws_error(exc))
     if record is None:
@@ -132,7 +168,11 @@ def _get_features_arguments(parser: argparse.ArgumentParser) -> None:
     """``get-features``: the feature vector a model endpoint gets, for one or more entities."""
     _endpoint_arguments(parser)
     parser.add_argument(
-        "--id", dest="ids", action="append", required=True, help="record identifier, e.g. C000001 (repeatable)"
+        "--id",
+        dest="ids",
+        action="append",
+        required=True,
+        help="record identifier, e.g. C000001 (repeatable; the raw id when the conf pseudonymises it)",
     )
     parser.add_argument("--groups", default="all", help="comma-separated feature groups, or 'all' (default)")
     parser.add_argument("--features", default=None, help="comma-separated features to return (default: all)")
@@ -144,19 +184,32 @@ def _get_features(args: argparse.Namespace) -> int:
         groups = [g for name in args.groups.split(",") for g in resolve(name.strip())]
     except KeyError as exc:
         return fail("get-features", str(exc.args[0]), EXIT_USAGE)
+    batch_only = [g for g in groups if not g.online]
+    if batch_only and args.groups.strip() != "all":
+        return fail("get-features", _batch_only(batch_only[0]), EXIT_USAGE)
+    for group in batch_only:
+        print(f"note: skipping {group.name}, a batch-only group (online=False)", file=sys.stderr)
+    groups = [g for g in groups if g.online]
+    if not groups:
+        return fail(
+            "get-features", "every chosen group is batch-only (online=False); nothing is served online", EXIT_USAGE
+        )
     if len({g.entity.join_key for g in groups}) > 1:
         return fail("get-features", "the groups have different entities; ask for groups of one entity", EXIT_USAGE)
     features = [f.strip() for f in args.features.split(",")] if args.features else None
     try:
         with _endpoint(args) as (url, region):
             retry = ReadRetry.from_conf(load_conf(args.conf, args.overrides).online_store) if args.conf else ReadRetry()
+            ids = _lookup_ids(args, groups, args.ids)
             client = runtime_client(endpoint_url=url, region=region)
             try:
-                vectors = feature_vectors(RecordReader(client, retry), groups, args.ids, features)
+                vectors = feature_vectors(RecordReader(client, retry), groups, ids, features)
             finally:
                 client.close()
     except (ConfigError, DefinitionError, FeatureSelectionError) as exc:
         return fail("get-features", str(exc), EXIT_USAGE)
+    except SecretError as exc:
+        return fail("get-features", str(exc))
     except (ClientError, BotoCoreError) as exc:
         return fail("get-features", _aws_error(exc))
     print(json.dumps(vectors.vectors, indent=2, ensure_ascii=False))

@@ -26,12 +26,15 @@ _S3 = re.compile(r"^s3a?://(?P<bucket>[^/]+)/?(?P<key>.*)$")
 #: What a Spark job needs on a prefix it writes: its commit protocol reads, renames (copy +
 #: delete) and aborts multipart uploads under the output.
 _WRITE = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
-#: The Feature Store runtime calls of the push (PutRecord / BatchWriteRecord), ``get-record``
-#: and ``skew-check`` (GetRecord / BatchGetRecord).
+#: The Feature Store calls of the push (PutRecord / BatchWriteRecord, after DescribeFeatureGroup
+#: checks the group is registered as defined), ``get-record`` and ``skew-check`` (GetRecord /
+#: BatchGetRecord) and ``freshness`` (ListRecords).
 FEATURE_STORE_ACTIONS = [
     "sagemaker:BatchGetRecord",
     "sagemaker:BatchWriteRecord",
+    "sagemaker:DescribeFeatureGroup",
     "sagemaker:GetRecord",
+    "sagemaker:ListRecords",
     "sagemaker:PutRecord",
 ]
 #: The Glue Data Catalog calls of ``catalog.glue`` (features/catalog/glue.py), on one database's tables.
@@ -42,6 +45,18 @@ GLUE_ACTIONS = [
     "glue:GetTable",
     "glue:UpdateTable",
 ]
+#: What Delta's ``S3DynamoDBLogStore`` does with its lock table: create it on first use if it is
+#: missing (DescribeTable, CreateTable), claim a commit (conditional PutItem), and find a table's
+#: newest commit entry (GetItem, Query) (docs/offline-store.md#delta).
+DELTA_LOG_STORE_ACTIONS = [
+    "dynamodb:CreateTable",
+    "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+]
+_DYNAMODB_LOG_STORE = "io.delta.storage.S3DynamoDBLogStore"
+_DDB = "spark.io.delta.storage.S3DynamoDBLogStore.ddb."
 
 
 @dataclass(frozen=True)
@@ -71,8 +86,13 @@ class Where:
 class ConfLocations:
     inputs: list[Location]
     outputs: list[Location]
+    #: ``quarantine.root``: raw rows (personal data even when pseudonymisation is on), so its own
+    #: statement that an account can audit and deny to everyone else (docs/privacy.md).
+    quarantine: Location | None = None
     #: ``(database, table_prefix)`` when ``catalog.glue.enabled``: the tables the job registers.
     glue_tables: tuple[str, str] | None = None
+    #: ``(region, table)`` when the offline store is Delta with the DynamoDB log store.
+    delta_log_table: tuple[str, str] | None = None
 
 
 def conf_locations(path: Path) -> ConfLocations:
@@ -83,7 +103,6 @@ def conf_locations(path: Path) -> ConfLocations:
         _location(raw[section].get(key), f"{section}.{key}")
         for section, key in (
             ("offline_store", "root"),
-            ("quarantine", "root"),
             ("reports", "root"),
             ("online_store", "dead_letter_root"),
         )
@@ -93,7 +112,26 @@ def conf_locations(path: Path) -> ConfLocations:
     if glue.get("enabled"):
         database = _ENV_REF.sub(_placeholder, str(glue.get("database") or ""))
         tables = (database, _ENV_REF.sub(_placeholder, str(glue.get("table_prefix") or "")))
-    return ConfLocations(inputs=inputs, outputs=outputs, glue_tables=tables)
+    return ConfLocations(
+        inputs=inputs,
+        outputs=outputs,
+        quarantine=_location(raw["quarantine"].get("root"), "quarantine.root"),
+        glue_tables=tables,
+        delta_log_table=_delta_log_table(raw),
+    )
+
+
+def _delta_log_table(raw: dict[str, Any]) -> tuple[str, str] | None:
+    """The DynamoDB table Delta's S3 log store commits through, when the store is Delta and uses it."""
+    settings = (raw.get("spark") or {}).get("conf") or {}
+    if (raw.get("offline_store") or {}).get("format") != "delta":
+        return None
+    if settings.get("spark.delta.logStore.s3.impl") != _DYNAMODB_LOG_STORE:
+        return None
+    # Delta's own defaults when the conf names none (S3DynamoDBLogStore's constructor).
+    table = str(settings.get(_DDB + "tableName") or "delta_log")
+    region = str(settings.get(_DDB + "region") or "us-east-1")
+    return _ENV_REF.sub(_placeholder, region), _ENV_REF.sub(_placeholder, table)
 
 
 def _location(value: Any, key: str) -> Location:
@@ -123,8 +161,9 @@ def job_role_policy(
     statements: list[dict[str, Any]] = [
         _statement("ReadInputsAndArtifacts", ["s3:GetObject"], [loc.objects(p) for loc in [*conf.inputs, artifacts]]),
         _statement("WriteOutputs", _WRITE, [loc.objects(p) for loc in conf.outputs]),
+        *([_statement("WriteQuarantine", _WRITE, [conf.quarantine.objects(p)])] if conf.quarantine else []),
         _statement("WriteJobRunLogs", ["s3:PutObject"], [logs.objects(p)]),
-        *_list_statements(p, [*conf.inputs, *conf.outputs, artifacts]),
+        *_list_statements(p, [*conf.inputs, *conf.outputs, *([conf.quarantine] if conf.quarantine else []), artifacts]),
         _statement(
             "FeatureStoreRecords",
             FEATURE_STORE_ACTIONS,
@@ -139,6 +178,10 @@ def job_role_policy(
             where.arn("glue", f"table/{database}/{prefix}*"),
         ]
         statements.append(_statement("GlueCatalogTables", GLUE_ACTIONS, resources))
+    if conf.delta_log_table is not None:
+        region, table = conf.delta_log_table
+        arn = f"arn:{p}:dynamodb:{region}:{where.account}:table/{table}"
+        statements.append(_statement("DeltaLogStoreTable", DELTA_LOG_STORE_ACTIONS, [arn]))
     if secrets:
         # Secrets Manager appends six random characters to a secret's name in its ARN.
         arns = [where.arn("secretsmanager", f"secret:{name}-??????") for name in secrets]

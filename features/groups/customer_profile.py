@@ -18,6 +18,10 @@ def _age(as_of: datetime) -> Column:
 customer_profile = FeatureGroup(
     name="customer_profile",
     description="Who the customer is: age band, tenure, membership, market.",
+    owner="customer-data",
+    tags=("profile", "demographics", "membership"),
+    update_frequency="1d",
+    freshness_sla="26h",
     entity=CUSTOMER,
     source=CUSTOMERS,
     derived=(
@@ -27,6 +31,7 @@ customer_profile = FeatureGroup(
             inputs=("birth_date",),
             expr=_age,
             description="Age in whole years at the snapshot date (UTC)",
+            unit="years",
         ),
         Derived(
             name="age_bucket",
@@ -41,6 +46,7 @@ customer_profile = FeatureGroup(
             inputs=("active_since",),
             expr=lambda t: whole_days_between(F.col("active_since"), t),
             description="Whole days since the customer became active",
+            unit="days",
         ),
         Derived(
             name="is_prime_member",

@@ -71,6 +71,8 @@ SAMPLE_WIDTH = 120
 _FOOTER_THREADS = 8
 #: The typed declared columns of a usable row, as one struct (compared to find duplicates).
 _VERSION = "_version"
+#: Column name -> the function replacing its values by pseudonyms (features.privacy.columns).
+Pseudonymisation = Mapping[str, Callable[[Column], Column]]
 
 
 class InputError(RuntimeError):
@@ -131,6 +133,7 @@ def read_event_log(
     future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE,
     on_corrupt_file: CorruptFilePolicy = "fail",
     on_conflicting_duplicate: ConflictPolicy = "keep_latest",
+    pseudonymise: Pseudonymisation | None = None,
 ) -> Extracted:
     """Read the dt partitions that can hold events in ``[start, end)``, classified and de-duplicated.
 
@@ -161,6 +164,7 @@ def read_event_log(
             chosen,
             future_tolerance=future_tolerance,
             on_conflicting_duplicate=on_conflicting_duplicate,
+            pseudonymise=pseudonymise,
         ),
     )
 
@@ -171,6 +175,7 @@ def read_table(
     source: Source,
     *,
     on_conflicting_duplicate: ConflictPolicy = "keep_latest",
+    pseudonymise: Pseudonymisation | None = None,
 ) -> Extracted:
     """Read a table extract (an RDS snapshot export: Parquet per table), classified and de-duplicated.
 
@@ -188,7 +193,14 @@ def read_table(
         fmt=conf.format,
         on_corrupt_file=conf.on_corrupt_file,
         complete=True,
-        judge=lambda raw: classify(spark, source, raw, [conf.path], on_conflicting_duplicate=on_conflicting_duplicate),
+        judge=lambda raw: classify(
+            spark,
+            source,
+            raw,
+            [conf.path],
+            on_conflicting_duplicate=on_conflicting_duplicate,
+            pseudonymise=pseudonymise,
+        ),
     )
 
 
@@ -467,6 +479,7 @@ def classify(
     *,
     future_tolerance: timedelta | None = None,
     on_conflicting_duplicate: ConflictPolicy = "keep_latest",
+    pseudonymise: Pseudonymisation | None = None,
 ) -> Extracted:
     """Give every row of ``raw`` a verdict, count the verdicts and de-duplicate what is usable.
 
@@ -478,10 +491,20 @@ def classify(
     ``raw`` holds the declared columns (as text, or as a reader typed them) and
     ``_corrupt_record``; event logs add ``_input_file`` and ``_file_error``, which enable the
     corrupt-file and future rules (``future_tolerance`` None disables the latter).
+
+    ``pseudonymise`` replaces columns of the usable rows (string columns, judged raw) by their
+    pseudonyms before anything is cached, de-duplicated or counted; quarantined rows keep their raw
+    values for replay (docs/privacy.md).
     """
     classified = raw.withColumn(
         QUARANTINE_REASON, quarantine_reason(source, raw.schema, future_tolerance=future_tolerance)
-    ).persist()
+    )
+    if pseudonymise:
+        usable_row = F.col(QUARANTINE_REASON).isNull()
+        classified = classified.withColumns(
+            {c: F.when(usable_row, pseudonym(F.col(c))).otherwise(F.col(c)) for c, pseudonym in pseudonymise.items()}
+        )
+    classified = classified.persist()
     cached = [classified]
     try:
         counts = {

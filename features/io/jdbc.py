@@ -51,7 +51,7 @@ from features.config import ConfigError, JdbcConf
 from features.constants import CORRUPT_RECORD
 from features.definitions import Source
 from features.errors import root_cause
-from features.io.extract import Extracted, InputError, classify
+from features.io.extract import Extracted, InputError, Pseudonymisation, classify
 from features.io.secrets import resolve_password
 from features.transform.quarantine import ConflictPolicy
 
@@ -109,6 +109,7 @@ def read_jdbc_table(
     start: datetime | None,
     end: datetime,
     on_conflicting_duplicate: ConflictPolicy = "keep_latest",
+    pseudonymise: Pseudonymisation | None = None,
 ) -> Extracted:
     """Read ``source`` from ``conf.table`` for a snapshot needing ``start <= time < end``, classified.
 
@@ -140,7 +141,14 @@ def read_jdbc_table(
                 *(_typed(raw, column, ctype) for column, ctype in source.columns.items()),
                 F.lit(None).cast("string").alias(CORRUPT_RECORD),
             )
-            return classify(spark, source, typed, [location], on_conflicting_duplicate=on_conflicting_duplicate)
+            return classify(
+                spark,
+                source,
+                typed,
+                [location],
+                on_conflicting_duplicate=on_conflicting_duplicate,
+                pseudonymise=pseudonymise,
+            )
     except (Py4JJavaError, PySparkException) as exc:
         reason = root_cause(exc).replace(password, "***")
         raise JdbcReadError(f"{source.name}: cannot read {location} as user {conf.user}: {reason}") from exc

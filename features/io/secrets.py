@@ -35,11 +35,11 @@ def resolve_password(conf: JdbcConf) -> str:
             )
         return value
     if conf.password_secret_id is not None:
-        return _from_secrets_manager(conf.password_secret_id)
+        return secret_string(conf.password_secret_id)
     raise SecretError("jdbc configuration names no password: set password_env or password_secret_id")
 
 
-def _from_secrets_manager(secret_id: str) -> str:
+def secret_string(secret_id: str) -> str:
     """``GetSecretValue``: a JSON object's ``password`` (RDS-managed secrets), else the plain string."""
     try:
         client = boto3.client("secretsmanager")

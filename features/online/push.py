@@ -24,7 +24,7 @@ from features.constants import EVENT_TIME
 from features.definitions import FeatureGroup, FeatureType
 from features.online.client import ClientFactory, default_client_factory
 from features.online.deadletter import DeadLetterWriter, dead_letter_dir
-from features.online.records import RecordError, record_types, to_record
+from features.online.records import RecordError, TtlDuration, record_types, to_record, ttl_duration
 from features.online.settings import (
     Counts,
     FatalPushError,
@@ -124,7 +124,9 @@ class _PartitionPusher:
         run_id: str,
         client_factory: ClientFactory,
         accumulator: Any,
+        ttl: TtlDuration | None = None,
     ) -> None:
+        self.ttl = ttl
         self.group = group
         self.join_key = join_key
         self.types = types
@@ -137,7 +139,7 @@ class _PartitionPusher:
         for row in rows:
             values = row.asDict()
             try:
-                yield Item(self.group, to_record(values, self.types, record_identifier=self.join_key))
+                yield Item(self.group, to_record(values, self.types, record_identifier=self.join_key), self.ttl)
             except RecordError as exc:
                 raw = [{"FeatureName": k, "ValueAsString": str(v)} for k, v in values.items() if v is not None]
                 yield Rejected(self.group, raw, f"InvalidValue: {exc}")
@@ -215,6 +217,7 @@ def push_snapshot(
         run_id=run_id,
         client_factory=client_factory or default_client_factory,
         accumulator=accumulator,
+        ttl=None if group.online_ttl_length is None else ttl_duration(group.online_ttl_length),
     )
     where = dead_letter_dir(settings.dead_letter_root, group.name, run_id)
     if not settings.dead_letter_root.startswith(("s3://", "s3a://")) and not spark.sparkContext.master.startswith(

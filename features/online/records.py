@@ -13,6 +13,9 @@ string, so how numbers are rendered decides what an online reader gets back:
   is how SageMaker represents a missing value.
 * The event time is ISO-8601 UTC ``yyyy-MM-ddTHH:mm:ssZ``.
 
+A group's ``online_ttl`` travels with each record as the service's ``TtlDuration``
+(:func:`ttl_duration`): the online store stops serving it at ExpiresAt = EventTime + TTL.
+
 A value that cannot be rendered raises :class:`RecordError`; the push dead-letters the record with
 that reason instead of failing the partition.
 """
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +33,11 @@ from features.definitions import FeatureGroup, FeatureType
 
 #: One SageMaker record: ``[{"FeatureName": name, "ValueAsString": value}, ...]``.
 Record = list[dict[str, str]]
+#: PutRecord's / a BatchWriteRecord entry's ``TtlDuration``: ``{"Unit": "Days", "Value": 30}``.
+TtlDuration = dict[str, str | int]
+
+#: The service's TTL units, largest first, in seconds.
+_TTL_UNITS = (("Weeks", 604_800), ("Days", 86_400), ("Hours", 3_600), ("Minutes", 60), ("Seconds", 1))
 
 #: Spark type names of source columns that may serve as a record identifier.
 _IDENTIFIER_TYPES: dict[str, FeatureType] = {"string": "String", "bigint": "Integral", "int": "Integral"}
@@ -57,6 +65,15 @@ def record_types(group: FeatureGroup) -> dict[str, FeatureType]:
         EVENT_TIME: "String",
         **{spec.name: spec.dtype for spec in group.features},
     }
+
+
+def ttl_duration(length: timedelta) -> TtlDuration:
+    """``length`` as a ``TtlDuration`` in the largest unit that holds it exactly (30d -> 30 Days)."""
+    seconds = length.total_seconds()
+    if seconds < 1 or seconds != int(seconds):
+        raise ValueError(f"an online TTL must be a whole number of seconds >= 1, got {length}")
+    unit, size = next((u, s) for u, s in _TTL_UNITS if int(seconds) % s == 0)
+    return {"Unit": unit, "Value": int(seconds) // size}
 
 
 def format_value(name: str, dtype: FeatureType, value: Any) -> str:

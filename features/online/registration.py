@@ -1,11 +1,16 @@
 """Register feature groups with SageMaker Feature Store from their definitions in code.
 
 The definitions are the source of truth: the request is derived from them (types, record
-identifier = join key, event time feature ``event_time`` as a String, descriptions), and
-registration is idempotent: an existing group with the same definitions is left alone, one with
+identifier = join key, event time feature ``event_time`` as a String, the group's description),
+and registration is idempotent: an existing group with the same definitions is left alone, one with
 different definitions is an error naming the differing features, because SageMaker cannot change a
-feature's type or remove a feature in place. The fix is a new group name (e.g. ``<group>_v2``), or
-deleting and re-creating the group (which drops its online records).
+feature's type or remove a feature in place. The fix is bumping the group's ``version`` (which
+publishes ``<group>_v<N>`` side by side), or deleting and re-creating the group (which drops its
+online records).
+
+Each feature's metadata (description and the parameters of :func:`feature_parameters`) is
+published with UpdateFeatureMetadata, only where it differs from what the service holds: one
+Search call per group reads the current metadata, so a rerun with nothing changed makes no update.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from features.constants import EVENT_TIME
-from features.definitions import FeatureGroup
+from features.definitions import FeatureGroup, FeatureSpec
 from features.online.records import record_types
 
 log = logging.getLogger(__name__)
@@ -27,7 +32,14 @@ log = logging.getLogger(__name__)
 _GROUP_DESCRIPTION_MAX = 128
 _FEATURE_DESCRIPTION_MAX = 255
 
-Registration = Literal["created", "exists"]
+#: created: new group; exists: unchanged; updated: existed, feature metadata republished.
+Registration = Literal["created", "exists", "updated"]
+#: The characters SageMaker's FeatureParameter Key/Value pattern allows, besides letters, digits and spaces.
+_PARAMETER_PUNCTUATION = frozenset("_.:/=+-")
+_PARAMETER_MAX = 255
+_SEARCH_PAGE = 100
+#: The feature parameters this pipeline publishes (and so may remove); others are left alone.
+_PUBLISHED_KEYS = ("owner", "source", "version", "tags", "window", "aggregation", "inputs", "unit")
 
 
 class RegistrationError(RuntimeError):
@@ -126,34 +138,141 @@ def _wait_created(
         sleep(poll_s)
 
 
-def _describe_features(client: Any, group: FeatureGroup) -> None:
-    """Publish per-feature descriptions (UpdateFeatureMetadata), where the endpoint supports it."""
+def _parameter_value(text: str) -> str:
+    """``text`` as a FeatureParameter value: characters the service's pattern refuses become spaces."""
+    cleaned = "".join(c if c.isalnum() or c.isspace() or c in _PARAMETER_PUNCTUATION else " " for c in text)
+    return _clip(" ".join(cleaned.split()), _PARAMETER_MAX)
+
+
+def _aggregation_text(spec: FeatureSpec) -> str | None:
+    agg = spec.aggregation
+    if agg is None:
+        return None
+    text = agg.op if agg.column is None else f"{agg.op} of {agg.column}"
+    if agg.filter is not None:
+        text += f" where {agg.filter.column} = {' or '.join(agg.filter.values)}"
+    return text
+
+
+def feature_parameters(group: FeatureGroup, spec: FeatureSpec) -> dict[str, str]:
+    """The parameters published with ``spec``: what a Search over FeatureMetadata filters on.
+
+    ``owner``, ``source``, ``version`` and ``tags`` (space-separated: the service's pattern has no
+    comma) for every feature; ``window``, ``aggregation`` (``count_distinct of product_id where
+    event_type = product_view``) or ``inputs`` (a derived feature's source columns), and ``unit``
+    where they apply.
+    """
+    inputs = next((d.inputs for d in group.derived if d.name == spec.name), ())
+    declared = {
+        "owner": group.owner,
+        "source": group.source.name,
+        "version": str(group.version),
+        "tags": " ".join(group.tags),
+        "window": spec.window.name if spec.window else "",
+        "aggregation": _aggregation_text(spec) or "",
+        "inputs": " ".join(inputs),
+        "unit": spec.unit or "",
+    }
+    return {key: _parameter_value(value) for key, value in declared.items() if value}
+
+
+def _current_metadata(client: Any, group: FeatureGroup) -> dict[str, dict[str, Any]]:
+    """Feature name -> its FeatureMetadata as the service holds it: one Search call per 100 features."""
+    found: dict[str, dict[str, Any]] = {}
+    request: dict[str, Any] = {
+        "Resource": "FeatureMetadata",
+        "SearchExpression": {"Filters": [{"Name": "FeatureGroupName", "Operator": "Equals", "Value": group.name}]},
+        "MaxResults": _SEARCH_PAGE,
+    }
+    while True:
+        page = client.search(**request)
+        for result in page.get("Results", []):
+            metadata = result.get("FeatureMetadata") or {}
+            if metadata.get("FeatureGroupName") == group.name:
+                found[str(metadata.get("FeatureName"))] = metadata
+        if not page.get("NextToken"):
+            return found
+        request["NextToken"] = page["NextToken"]
+
+
+def metadata_update(group: FeatureGroup, spec: FeatureSpec, current: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The UpdateFeatureMetadata request that makes ``current`` match the definition; None if it does."""
+    description = _clip(spec.description, _FEATURE_DESCRIPTION_MAX)
+    wanted = feature_parameters(group, spec)
+    have = {p["Key"]: p["Value"] for p in (current or {}).get("Parameters") or []}
+    additions = [{"Key": k, "Value": v} for k, v in wanted.items() if have.get(k) != v]
+    # Only keys this pipeline publishes are removed: a parameter someone added by hand is kept.
+    removals = [k for k in _PUBLISHED_KEYS if k in have and k not in wanted]
+    if (current or {}).get("Description", "") == description and not additions and not removals:
+        return None
+    request: dict[str, Any] = {"FeatureGroupName": group.name, "FeatureName": spec.name, "Description": description}
+    if additions:
+        request["ParameterAdditions"] = additions
+    if removals:
+        request["ParameterRemovals"] = removals
+    return request
+
+
+def publish_feature_metadata(client: Any, group: FeatureGroup, *, new: bool = False) -> int:
+    """UpdateFeatureMetadata for each feature whose description or parameters differ; returns how many.
+
+    ``new``: the group was just created and holds no metadata yet, so nothing is read first.
+    """
+    current = {} if new else _current_metadata(client, group)
+    updated = 0
     for spec in group.features:
-        try:
-            client.update_feature_metadata(
-                FeatureGroupName=group.name,
-                FeatureName=spec.name,
-                Description=_clip(spec.description, _FEATURE_DESCRIPTION_MAX),
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("UnknownOperationException", "UnknownOperation"):
-                log.info("Endpoint does not support UpdateFeatureMetadata; feature descriptions not published")
-                return
-            raise
+        request = metadata_update(group, spec, current.get(spec.name))
+        if request is not None:
+            client.update_feature_metadata(**request)
+            updated += 1
+    return updated
 
 
-def _check_existing(existing: dict[str, Any], request: dict[str, Any], wait: Callable[[], object]) -> None:
-    name = request["FeatureGroupName"]
+def refusal(group: FeatureGroup, differences: list[str]) -> RegistrationError:
+    """The error for a registered group whose definitions differ: what differs and how to move on."""
+    successor = f"{group.family}_v{group.version + 1}"
+    return RegistrationError(
+        f"feature group {group.name} is registered with different definitions ("
+        + "; ".join(differences)
+        + f"). SageMaker cannot change or remove features in place: set version={group.version + 1} in the "
+        f"definition of {group.family} to publish {successor} side by side (offline and online), or delete "
+        "and re-create the group (its online records are lost)"
+    )
+
+
+def _check_existing(
+    group: FeatureGroup, existing: dict[str, Any], request: dict[str, Any], wait: Callable[[], object]
+) -> None:
     differences = definition_differences(existing, request)
     if differences:
-        raise RegistrationError(
-            f"feature group {name} is registered with different definitions ("
-            + "; ".join(differences)
-            + "). SageMaker cannot change or remove features in place: register the new "
-            f"definition under a new name (e.g. {name}_v2) or delete and re-create the group"
-        )
+        raise refusal(group, differences)
     if existing.get("FeatureGroupStatus") != "Created":
         wait()
+    if existing.get("Description", "") != request["Description"]:
+        log.warning(
+            "Feature group %s: its registered description differs from the definition's; SageMaker cannot "
+            "update a group's description in place (the next version carries the new one)",
+            group.name,
+        )
+
+
+def check_registered(client: Any, groups: Iterable[FeatureGroup], *, enable_online: bool = True) -> None:
+    """Before a push without registration: each group must exist with the same definitions.
+
+    Raises RegistrationError (one line) naming a missing group or the differences, so a changed
+    definition stops the build before its first record instead of failing every record.
+    """
+    for group in groups:
+        existing = _describe(client, group.name)
+        if existing is None:
+            raise RegistrationError(
+                f"feature group {group.name} is not registered online; run `feature-pipeline register "
+                f"--group {group.name}` (or set online_store.register: true)"
+            )
+        request = feature_group_request(group, offline_s3_uri=None, role_arn=None, enable_online=enable_online)
+        differences = definition_differences(existing, request)
+        if differences:
+            raise refusal(group, differences)
 
 
 def register_groups(
@@ -167,10 +286,14 @@ def register_groups(
     poll_s: float = 5.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Registration]:
-    """Create each group that does not exist yet; name -> "created" | "exists".
+    """Create each group that does not exist yet and publish its feature metadata;
+    name -> "created" | "exists" | "updated" (existed; feature metadata republished).
 
     ``client`` is a ``sagemaker`` (control-plane) client. Raises RegistrationError when a group
-    exists with different definitions, or does not reach Created within ``timeout_s``.
+    exists with different definitions, or does not reach Created within ``timeout_s``. Calls per
+    group: DescribeFeatureGroup, then for a new group CreateFeatureGroup, the Describe polls and
+    one UpdateFeatureMetadata per feature; for an existing one a Search per 100 features and an
+    UpdateFeatureMetadata per feature whose metadata changed (none on a rerun).
     """
     outcome: dict[str, Registration] = {}
     for group in groups:
@@ -191,11 +314,15 @@ def register_groups(
                 existing = wait()  # created by someone else since we looked: judge it like any other
             else:
                 wait()
-                _describe_features(client, group)
+                publish_feature_metadata(client, group, new=True)
                 outcome[group.name] = "created"
                 log.info("Registered feature group %s (%d features)", group.name, len(group.features))
                 continue
-        _check_existing(existing, request, wait)
-        outcome[group.name] = "exists"
-        log.info("Feature group %s already registered with the same definitions", group.name)
+        _check_existing(group, existing, request, wait)
+        updated = publish_feature_metadata(client, group)
+        outcome[group.name] = "updated" if updated else "exists"
+        if updated:
+            log.info("Feature group %s: metadata of %d features republished", group.name, updated)
+        else:
+            log.info("Feature group %s already registered with the same definitions and metadata", group.name)
     return outcome

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
-from features.online.records import Record
+from features.online.records import Record, TtlDuration
 
 if TYPE_CHECKING:
     from features.config import OnlineStoreConf
@@ -121,10 +121,11 @@ class PushSettings:
 
 @dataclass(frozen=True)
 class Item:
-    """One record bound for one feature group."""
+    """One record bound for one feature group; ``ttl`` is its online TTL (None: it never expires)."""
 
     group: str
     record: Record
+    ttl: TtlDuration | None = None
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,14 @@ class _Outcome:
         self.dead.append((item, reason, attempts, code))
 
 
+def _entry(item: Item) -> dict[str, Any]:
+    """PutRecord's arguments, which are also one BatchWriteRecord entry: TTL per entry, as batches mix groups."""
+    entry: dict[str, Any] = {"FeatureGroupName": item.group, "Record": item.record, "TargetStores": TARGET_STORES}
+    if item.ttl is not None:
+        entry["TtlDuration"] = item.ttl
+    return entry
+
+
 def _entry_key(group: Any, record: Any) -> str:
     """Identity of a batch entry, to match the entries the service echoes in Errors/UnprocessedEntries."""
     return json.dumps([group, record], sort_keys=True, separators=(",", ":"))
@@ -167,9 +175,7 @@ class Writer:
         attempt = 0
         while True:
             attempt += 1
-            _, failure = self._call(
-                self._client.put_record, FeatureGroupName=item.group, Record=item.record, TargetStores=TARGET_STORES
-            )
+            _, failure = self._call(self._client.put_record, **_entry(item))
             if failure is None:
                 outcome.counts.written += 1
                 return
@@ -191,9 +197,7 @@ class Writer:
         pending = [(item, 0) for item in unit]  # (item, attempts so far)
         while pending:
             pending = [(item, attempts + 1) for item, attempts in pending]
-            entries = [
-                {"FeatureGroupName": i.group, "Record": i.record, "TargetStores": TARGET_STORES} for i, _ in pending
-            ]
+            entries = [_entry(i) for i, _ in pending]
             response, failure = self._call(self._client.batch_write_record, Entries=entries)
             retry: list[tuple[Item, int, Failure]] = []
             if failure is not None:

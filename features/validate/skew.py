@@ -29,6 +29,7 @@ import math
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Literal, Self
 
@@ -38,14 +39,14 @@ from pyspark.sql import functions as F
 from features.constants import EVENT_TIME
 from features.definitions import FeatureGroup, FeatureType
 from features.errors import one_line
-from features.load.offline import snapshot_before
+from features.load.offline import read_snapshot
 from features.online.client import runtime_client
 from features.online.failures import Failure
 from features.online.reader import ReadRetry, RecordReader
 
 log = logging.getLogger(__name__)
 
-Status = Literal["matched", "skew", "error"]
+Status = Literal["matched", "skew", "error", "skipped"]
 
 
 @dataclass
@@ -60,6 +61,8 @@ class SkewResult:
 
     group: str
     offline_root: str
+    #: The Delta table state read (``version 3`` / ``as of <time>``); None: the current one.
+    offline_as_of: str | None = None
     snapshot_event_time: str = ""
     sampled: int = 0
     compared: int = 0
@@ -69,6 +72,8 @@ class SkewResult:
     event_time_mismatches: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    #: Why the group was not compared (a batch-only group has nothing online); None: it was.
+    skipped: str | None = None
     requests: int = 0
     retried: int = 0
     throttled: int = 0
@@ -76,6 +81,8 @@ class SkewResult:
 
     @property
     def status(self) -> Status:
+        if self.skipped is not None:
+            return "skipped"
         if self.error is not None or self.errors:
             return "error"
         if self.mismatches or self.missing or self.event_time_mismatches:
@@ -84,7 +91,7 @@ class SkewResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == "matched"
+        return self.status in ("matched", "skipped")
 
     @property
     def checked(self) -> int:
@@ -119,6 +126,8 @@ class SkewResult:
     def summary(self) -> str:
         """One line: the verdict, what was checked, and how hard the reads were."""
         head = f"{self.group}: {self.status if self.ok else self.status.upper()}"
+        if self.skipped is not None:
+            return f"{head} — {self.skipped}"
         if self.error is not None:
             head += f" — {self.error}"
             if not self.sampled:
@@ -151,11 +160,14 @@ class SkewChecker:
         seed: int,
         float_rel_tol: float = 1e-9,
         retry: ReadRetry | None = None,
+        version: int | None = None,
+        timestamp: datetime | None = None,
     ) -> None:
         if sample < 1:
             raise ValueError(f"sample must be at least 1, got {sample}")
         self._spark = spark
         self._offline_root = offline_root
+        self._version, self._timestamp = version, timestamp
         self._sample = sample
         self._seed = seed
         self._float_rel_tol = float_rel_tol
@@ -175,7 +187,10 @@ class SkewChecker:
         """Compare a reproducible sample (same seed, same snapshot files, same entities) of the
         latest offline snapshot of ``group`` with the online store."""
         began = time.perf_counter()
-        result = SkewResult(group=group.name, offline_root=self._offline_root)
+        result = SkewResult(group=group.name, offline_root=self._offline_root, offline_as_of=self._as_of())
+        if not group.online:
+            result.skipped = "batch-only group (online=False): offline store only, nothing online to compare"
+            return result
         try:
             self._compare(group, result)
         except Exception as exc:  # one group's failure is its outcome; the next group is still checked
@@ -184,10 +199,22 @@ class SkewChecker:
         result.seconds = round(time.perf_counter() - began, 3)
         return result
 
+    def _as_of(self) -> str | None:
+        if self._version is not None:
+            return f"version {self._version}"
+        if self._timestamp is not None:
+            return f"as of {self._timestamp.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+        return None
+
     def _compare(self, group: FeatureGroup, result: SkewResult) -> None:
-        snapshot = snapshot_before(self._spark, self._offline_root, group.name, None)
+        snapshot = read_snapshot(
+            self._spark, self._offline_root, group.name, version=self._version, timestamp=self._timestamp
+        )
         if snapshot is None:
-            raise FileNotFoundError(f"no snapshot of {group.name} in the offline store under {self._offline_root}")
+            where = f" ({result.offline_as_of})" if result.offline_as_of else ""
+            raise FileNotFoundError(
+                f"no snapshot of {group.name} in the offline store under {self._offline_root}{where}"
+            )
         key = group.entity.join_key
         types = {f.name: f.dtype for f in group.features if f.name in snapshot.columns}
         rows = (

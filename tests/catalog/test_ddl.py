@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MARKET = FeatureGroup(
     name="customer_market",
     description="Where the customer's account is.",
+    owner="tests",
     entity=CUSTOMER,
     source=CUSTOMERS,
     derived=(
@@ -54,7 +55,11 @@ LOCATION 's3://features-bucket/offline-store/customer_market/data'
 TBLPROPERTIES (
   'classification'='parquet',
   'feature_group'='customer_market',
+  'feature_family'='customer_market',
+  'version'='1',
   'description'='Where the customer\\'s account is.',
+  'owner'='tests',
+  'online'='true',
   'source'='customers',
   'entity'='customer',
   'entity_key'='customer_id',

@@ -6,7 +6,6 @@ typed by hand here, never derived from the code under test.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,14 +24,6 @@ T0 = datetime(2026, 10, 31, tzinfo=UTC)
 T1 = datetime(2026, 10, 31, 1, tzinfo=UTC)
 LOCATION = "s3a://features-bucket/offline-store/customer_traits/data"
 STORED_LOCATION = "s3://features-bucket/offline-store/customer_traits/data"
-
-
-@dataclass(frozen=True, kw_only=True)
-class GovernedGroup(FeatureGroup):
-    """A definition carrying the governance metadata the catalog publishes."""
-
-    owner: str = ""
-    tags: tuple[str, ...] = ()
 
 
 def traits(*, with_prime: bool = False) -> FeatureGroup:
@@ -62,13 +53,13 @@ def traits(*, with_prime: bool = False) -> FeatureGroup:
                 description="1 if a Prime member, 0 if not",
             )
         )
-    return GovernedGroup(
+    return FeatureGroup(
         name="customer_traits",
         description="A few customer attributes.",
         entity=CUSTOMER,
         source=CUSTOMERS,
         derived=tuple(derived),
-        owner="ml-platform@example.com",
+        owner="ml-platform",
         tags=("pii:none", "tier:gold"),
     )
 
@@ -119,9 +110,12 @@ PARAMETERS = {
     "EXTERNAL": "TRUE",
     "classification": "parquet",
     "feature_group": "customer_traits",
+    "feature_family": "customer_traits",
+    "version": "1",
     "description": "A few customer attributes.",
-    "owner": "ml-platform@example.com",
+    "owner": "ml-platform",
     "tags": "pii:none,tier:gold",
+    "online": "true",
     "source": "customers",
     "entity": "customer",
     "entity_key": "customer_id",
@@ -163,7 +157,7 @@ def test_the_first_write_creates_the_table_and_its_partition(glue: Any, moto_glu
     table = glue.get_table(DatabaseName=DATABASE, Name="fs_customer_traits")["Table"]
     assert table["TableType"] == "EXTERNAL_TABLE"
     assert table["Description"] == "A few customer attributes."
-    assert table["Owner"] == "ml-platform@example.com"
+    assert table["Owner"] == "ml-platform"
     assert table["Parameters"] == PARAMETERS
     assert table["PartitionKeys"] == PARTITION_KEYS
     sd = table["StorageDescriptor"]

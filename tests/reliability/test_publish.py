@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -76,22 +75,25 @@ def test_a_failed_rerun_keeps_the_evidence_behind_the_stored_snapshot(
     assert files_under(tmp_path / "store" / "customer_activity") == stored
 
 
-def test_one_group_failing_online_leaves_every_group_offline_and_names_the_replay(
+def test_a_group_registered_differently_is_refused_before_its_first_record_and_the_others_publish(
     spark: SparkSession, sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # customer_orders is registered without its last feature, so the store rejects every record of it.
+    # customer_orders is registered without its last feature; the build does not register
+    # (online_store.register: false, as on EMR), so it must refuse that group, not fail per record.
     db = tmp_path / "feature-store.sqlite"
     with LocalFeatureStore(db_path=str(db), port=0) as store:
         control = control_client(endpoint_url=store.endpoint_url, region="us-east-1")
         for group in (customer_activity, customer_profile):
             control.create_feature_group(**feature_group_request(group, offline_s3_uri=None, role_arn=None))
         wrong = feature_group_request(customer_orders, offline_s3_uri=None, role_arn=None)
+        missing = wrong["FeatureDefinitions"][-1]["FeatureName"]
         wrong["FeatureDefinitions"] = wrong["FeatureDefinitions"][:-1]
         control.create_feature_group(**wrong)
 
     assert build(tmp_path, sample, "all", "--set", "online_store.register=false") == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("error: 1 of 3 groups not published (3 written offline): customer_orders: "), err
+    assert "registered with different definitions" in err and missing in err and "set version=2" in err, err
     (report,) = reports(tmp_path)
     groups = {g["group"]: g for g in report["groups"]}
     assert {name: g["status"] for name, g in groups.items()} == {
@@ -102,25 +104,18 @@ def test_one_group_failing_online_leaves_every_group_offline_and_names_the_repla
     for g in groups.values():  # offline holds every group's snapshot
         assert g["offline_path"] and list(Path(g["offline_path"]).glob(f"snapshot-{TAG}-*.parquet"))
     orders = groups["customer_orders"]
-    online = orders["online"]
-    assert (online["written"], online["dead_lettered"], online["records"]) == (
-        0,
-        orders["entities"],
-        orders["entities"],
-    )
-    assert orders["replay"] == shlex.join(
-        ["feature-pipeline", "replay", "--conf", CONF, "--path", online["dead_letter_path"]]
-    )
+    assert (orders["online"], orders["replay"]) == (None, None)  # nothing sent, nothing dead-lettered
+    row = spark.read.parquet(orders["offline_path"]).orderBy("customer_id").first()
+    assert row is not None
+    with LocalFeatureStore(db_path=str(db), port=0) as store:
+        assert get_record(store.endpoint_url, "us-east-1", "customer_orders", row["customer_id"]) is None
 
-    # The cause fixed (the group re-created as defined), the report's replay command completes it.
+    # The cause fixed (the group re-created as defined), a rerun of the group publishes it.
     with LocalFeatureStore(db_path=str(db), port=0) as store:
         control = control_client(endpoint_url=store.endpoint_url, region="us-east-1")
         control.delete_feature_group(FeatureGroupName="customer_orders")
         control.create_feature_group(**feature_group_request(customer_orders, offline_s3_uri=None, role_arn=None))
-    replay = shlex.split(orders["replay"])[1:]
-    assert main([*replay, "--set", f"online_store.embedded_db={db}"]) == 0
-    row = spark.read.parquet(orders["offline_path"]).orderBy("customer_id").first()
-    assert row is not None
+    assert build(tmp_path, sample, "customer_orders", "--set", "online_store.register=false") == 0
     with LocalFeatureStore(db_path=str(db), port=0) as store:
         record = get_record(store.endpoint_url, "us-east-1", "customer_orders", row["customer_id"])
     offline = {k: v for k, v in row.asDict().items() if k not in NOT_ONLINE and v is not None}

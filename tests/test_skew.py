@@ -235,3 +235,58 @@ def test_reader_gives_up_per_call_after_the_budget_and_reads_the_next_call(tmp_p
             "gave up after 3 attempts; last error ThrottlingException: Rate exceeded",
         )
     }
+
+
+def test_reads_a_delta_table_as_of_a_version_or_time(spark: SparkSession, tmp_path: Path) -> None:
+    """Online holds the first write of T; a rerun of T changed C1 offline. The current table shows
+    the skew; the table as of version 0, or as of a time before the rerun, matches."""
+    root = str(tmp_path / "offline")
+    df = offline_snapshot(spark)
+    rows = {r["customer_id"]: r.asDict() for r in df.collect()}
+    write_snapshot(spark, df, root=root, group=GROUP, as_of=T, run_id="r1", rows=6, write_time=T, format="delta")
+    between = datetime.now(tz=UTC).replace(microsecond=0) + timedelta(seconds=1)
+    while datetime.now(tz=UTC) <= between:  # commit timestamps have millisecond precision
+        pass
+    changed = df.withColumn("order_count_30d", df["order_count_30d"] + (df["customer_id"] == "C1").cast("bigint"))
+    write_snapshot(spark, changed, root=root, group=GROUP, as_of=T, run_id="r2", rows=6, write_time=T, format="delta")
+    with LocalFeatureStore(db_path=tmp_path / "fs.sqlite", port=0) as server:
+        register_groups(
+            control_client(endpoint_url=server.endpoint_url, region=REGION),
+            [customer_orders],
+            offline_s3_uri=None,
+            role_arn=None,
+        )
+        client = runtime_client(endpoint_url=server.endpoint_url, region=REGION)
+        for row in rows.values():
+            client.put_record(FeatureGroupName=GROUP, Record=wire(row))
+        conf = tmp_path / "conf.yaml"
+        conf.write_text(
+            f"""
+env: test
+spark: {{master: "local[2]", shuffle_partitions: 2}}
+sources:
+  clickstream: {{path: unused}}
+  orders: {{path: unused}}
+  customers: {{path: unused}}
+snapshot: {{}}
+offline_store: {{root: "{root}", format: delta}}
+quarantine: {{root: "{tmp_path / "quarantine"}"}}
+reports: {{root: "{tmp_path / "reports"}"}}
+online_store: {{endpoint_url: "{server.endpoint_url}", region: {REGION}}}
+"""
+        )
+        parser = argparse.ArgumentParser()
+        SKEW_CHECK.add_arguments(parser)
+        base = ["--conf", str(conf), "--group", GROUP, "--sample", "100"]
+        assert SKEW_CHECK.run(parser.parse_args(base)) == 1
+        assert SKEW_CHECK.run(parser.parse_args([*base, "--as-of-version", "0"])) == 0
+        stamp = between.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert SKEW_CHECK.run(parser.parse_args([*base, "--as-of-timestamp", stamp])) == 0
+        reports = sorted((tmp_path / "reports" / "skew_check").glob("*.json"))
+        [result] = json.loads(reports[-1].read_text())
+        assert result["offline_as_of"] == f"as of {stamp}" and result["ok"] is True
+        assert SKEW_CHECK.run(parser.parse_args([*base, "--as-of-version", "-1"])) == 2
+        parquet = ["--set", "offline_store.format=parquet"]
+        assert SKEW_CHECK.run(parser.parse_args([*base, *parquet, "--as-of-version", "0"])) == 2
+        client.close()
+    spark.sparkContext.setLogLevel("ERROR")

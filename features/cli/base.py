@@ -127,21 +127,66 @@ def floor_unit(unit: str, where: str) -> int:
     return seconds
 
 
-def _instant(text: str, spelled: str, clock: Callable[[], datetime]) -> datetime:
+def _instant(text: str, spelled: str, clock: Callable[[], datetime], flag: str = "--as-of") -> datetime:
     """One ISO-8601 time with a zone, or ``now``, as aware UTC (sub-second digits kept)."""
     if spelled.lower() == "now":
         return clock().astimezone(UTC).replace(microsecond=0)
     if spelled.startswith("<aws.scheduler."):
         raise UsageError(
-            f"--as-of {text!r}: {spelled} is filled in only by EventBridge Scheduler; "
+            f"{flag} {text!r}: {spelled} is filled in only by EventBridge Scheduler; "
             "pass a time, e.g. 2026-10-31T00:00:00Z"
         )
     try:
         value = datetime.fromisoformat(spelled.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise UsageError(
-            f"--as-of {text!r} is not an ISO-8601 time, 'now' or 'floor(TIME, UNIT)'; use e.g. 2026-10-31T00:00:00Z"
-        ) from None
+        forms = "an ISO-8601 time, 'now' or 'floor(TIME, UNIT)'" if flag == "--as-of" else "an ISO-8601 time"
+        raise UsageError(f"{flag} {text!r} is not {forms}; use e.g. 2026-10-31T00:00:00Z") from None
     if value.tzinfo is None:
-        raise UsageError(f"--as-of {text!r} has no time zone; add Z for UTC, e.g. 2026-10-31T00:00:00Z")
+        raise UsageError(f"{flag} {text!r} has no time zone; add Z for UTC, e.g. 2026-10-31T00:00:00Z")
     return value.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class TimeTravel:
+    """Which state of the offline store's Delta tables to read: the current one (both None), the
+    one at a table version, or the one at a time."""
+
+    version: int | None = None
+    timestamp: datetime | None = None
+
+
+def add_time_travel_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--as-of-version N`` / ``--as-of-timestamp TIME``: read Delta tables as they were (one of them)."""
+    chosen = parser.add_mutually_exclusive_group()
+    chosen.add_argument(
+        "--as-of-version",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"read {what} as they were at this Delta table version",
+    )
+    chosen.add_argument(
+        "--as-of-timestamp",
+        default=None,
+        metavar="TIME",
+        help=f"read {what} as they were at this time (ISO-8601 with a zone; Delta only)",
+    )
+
+
+def time_travel(args: argparse.Namespace, conf: PipelineConf) -> TimeTravel:
+    """The checked ``--as-of-version`` / ``--as-of-timestamp``; a UsageError on a Parquet store."""
+    version, text = getattr(args, "as_of_version", None), getattr(args, "as_of_timestamp", None)
+    if version is None and text is None:
+        return TimeTravel()
+    flag = "--as-of-version" if version is not None else "--as-of-timestamp"
+    if version is not None and version < 0:
+        raise UsageError(f"--as-of-version must be 0 or more, got {version}")
+    if conf.offline_store.format != "delta":
+        raise UsageError(
+            f"{flag} reads Delta tables as they were; the offline store is parquet, which keeps no versions "
+            "(set offline_store.format: delta)"
+        )
+    if text is None:
+        return TimeTravel(version=version)
+    timestamp = _instant(text, text.strip(), lambda: datetime.now(tz=UTC), flag=flag)
+    return TimeTravel(timestamp=timestamp)

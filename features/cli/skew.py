@@ -12,7 +12,15 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from features.cli.base import Command, add_conf_arguments, add_group_argument, load, setup_logging
+from features.cli.base import (
+    Command,
+    add_conf_arguments,
+    add_group_argument,
+    add_time_travel_arguments,
+    load,
+    setup_logging,
+    time_travel,
+)
 from features.cli.errors import EXIT_OK, UsageError, fail, usage
 from features.errors import one_line
 
@@ -30,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_group_argument(parser)
     parser.add_argument("--sample", type=int, default=1000, help="entities to compare per group (default 1000)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the entity sample (default 7)")
+    add_time_travel_arguments(parser, "the offline tables")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     setup_logging("WARNING")
     try:
         conf, groups = load(args)
+        travel = time_travel(args, conf)
     except UsageError as exc:
         return usage(str(exc))
     if args.sample < 1:
@@ -65,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
                 sample=args.sample,
                 seed=args.seed,
                 retry=ReadRetry.from_conf(online),
+                version=travel.version,
+                timestamp=travel.timestamp,
             ) as checker,
         ):
             for group in groups:

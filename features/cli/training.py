@@ -10,7 +10,7 @@ import argparse
 import logging
 from typing import TYPE_CHECKING
 
-from features.cli.base import Command, add_conf_arguments, setup_logging
+from features.cli.base import Command, add_conf_arguments, add_time_travel_arguments, setup_logging, time_travel
 from features.cli.errors import EXIT_OK, UsageError, fail, usage
 from features.errors import one_line
 
@@ -31,9 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-age", default=None, help="a snapshot older than this at label time gives nulls, e.g. 2d (default: none)"
     )
     parser.add_argument("--format", choices=("parquet", "csv"), default="parquet", help="output format")
-    parser.add_argument(
-        "--as-of-version", type=int, default=None, help="read each group's Delta table as of this version"
-    )
+    add_time_travel_arguments(parser, "the offline tables")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 
 
@@ -81,14 +79,7 @@ def _request(args: argparse.Namespace) -> tuple[TrainingRequest, PipelineConf]:
     features = [f.strip() for f in args.features.split(",") if f.strip()] if args.features is not None else None
     if features is not None and not features:
         raise UsageError("--features is empty; name features, e.g. --features age,order_count_7d")
-    if args.as_of_version is not None:
-        if args.as_of_version < 0:
-            raise UsageError(f"--as-of-version must be 0 or more, got {args.as_of_version}")
-        if conf.offline_store.format != "delta":
-            raise UsageError(
-                "--as-of-version reads Delta tables as they were; the offline store is parquet "
-                "(set offline_store.format: delta)"
-            )
+    travel = time_travel(args, conf)
     request = TrainingRequest(
         labels=args.labels,
         out=args.out,
@@ -96,7 +87,8 @@ def _request(args: argparse.Namespace) -> tuple[TrainingRequest, PipelineConf]:
         format=args.format,
         features=features,
         max_age=max_age,
-        version=args.as_of_version,
+        version=travel.version,
+        timestamp=travel.timestamp,
         overwrite=args.overwrite,
     )
     return request, conf

@@ -13,13 +13,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from features.deploy.artifacts import CONF_ARCHIVE, CONF_DIR, Artifacts, DeployError
+from features.session import DELTA_SETTINGS
 
-#: Where EMR (on EC2 and Serverless) keeps Delta Lake's jars on every node (DESIGN.md).
-DELTA_JARS = ("/usr/share/aws/delta/lib/delta-spark.jar", "/usr/share/aws/delta/lib/delta-storage.jar")
-DELTA_SETTINGS = {
-    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
-    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-}
+__all__ = ["ARCHIVE_PYTHON", "DELTA_JARS", "DELTA_SETTINGS", "JobRun", "conf_flags"]
+
+#: Where EMR (on EC2 and Serverless) keeps Delta Lake's jars on every node (DESIGN.md); the
+#: third holds the DynamoDB-backed S3 log store several writers need (docs/offline-store.md#delta).
+DELTA_JARS = (
+    "/usr/share/aws/delta/lib/delta-spark.jar",
+    "/usr/share/aws/delta/lib/delta-storage.jar",
+    "/usr/share/aws/delta/lib/delta-storage-s3-dynamodb.jar",
+)
 #: The interpreter inside the venv-pack archive once unpacked as ``./environment``.
 ARCHIVE_PYTHON = "./environment/bin/python"
 

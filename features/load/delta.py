@@ -36,6 +36,15 @@ _RETRYABLE = re.compile(
     r"Concurrent(Append|DeleteRead|DeleteDelete|Transaction|Write)Exception|MetadataChangedException|"
     r"ProtocolChangedException"
 )
+#: A commit file of the log: ``_delta_log/<20-digit version>.json``.
+_COMMIT_FILE = re.compile(r"^(\d{20})\.json$")
+#: How far back in the log a writer looks for its own commit (others may have committed since).
+_OWN_COMMIT_LOOKBACK = 20
+#: The columns Delta keeps min/max statistics for (a table property set when the table is
+#: created): the record identifier and ``event_time`` are the only ones any reader filters on, and
+#: statistics for every feature column are work on every write (bench/OFFLINE_RESULTS.md).
+STATS_COLUMNS_PROPERTY = "delta.dataSkippingStatsColumns"
+
 #: Partition directories in a data file's path, as Delta writes them (``hour=0``, not ``hour=00``).
 _PARTITION_DIRS = re.compile(r"/year=(\d+)/month=(\d+)/day=(\d+)/hour=(\d+)/[^/]+$")
 
@@ -98,6 +107,8 @@ def write_snapshot(
     metadata = json.dumps({"snapshot": stamp, "run_id": run_id, "rows": rows}, sort_keys=True)
     files = max(1, math.ceil(rows / files_per_rows))
     table = records.select("*", *(F.lit(v).alias(k) for k, v in parts.items())).coalesce(files)
+    # The record identifier (every snapshot's first column) and event_time.
+    stats_columns = ",".join(dict.fromkeys([records.columns[0], EVENT_TIME]))
     if on_stage:
         on_stage("prepared")
     for attempt in range(1, attempts + 1):
@@ -109,6 +120,8 @@ def write_snapshot(
                 .option("userMetadata", metadata)
                 # A feature added to the group adds a column; older snapshots read it as null.
                 .option("mergeSchema", "true")
+                # Applies when this write creates the table; an existing table keeps its own.
+                .option(STATS_COLUMNS_PROPERTY, stats_columns)
                 .partitionBy(*PARTITION_COLUMNS)
                 .save(path)
             )
@@ -133,12 +146,25 @@ def write_snapshot(
 
 
 def _own_commit(spark: SparkSession, path: str, run_id: str, stamp: str) -> Committed:
-    """This run's commit among the newest few (another writer may have committed since)."""
-    for entry in spark.sql(f"DESCRIBE HISTORY {_sql_path(path)} LIMIT 20").collect():
-        meta = _user_metadata(entry["userMetadata"])
-        if meta.get("run_id") == run_id and meta.get("snapshot") == stamp:
-            metrics = entry["operationMetrics"] or {}
-            return Committed(path=path, version=int(entry["version"]), files=int(metrics.get("numFiles", 0)))
+    """This run's commit among the newest few (another writer may have committed since).
+
+    Read from the log's newest commit files rather than ``DESCRIBE HISTORY``, which would rebuild
+    the table's state first (a second or more per write, bench/OFFLINE_RESULTS.md).
+    """
+    log_dir = f"{path}/_delta_log"
+    versions = sorted(
+        (int(m[1]) for m in map(_COMMIT_FILE.match, fs.list_files(spark, log_dir)) if m is not None), reverse=True
+    )
+    for version in versions[:_OWN_COMMIT_LOOKBACK]:
+        for line in fs.read_text(spark, f"{log_dir}/{version:020d}.json").splitlines():
+            info = json.loads(line).get("commitInfo") if line.strip() else None
+            if info is None:
+                continue
+            meta = _user_metadata(info.get("userMetadata"))
+            if meta.get("run_id") == run_id and meta.get("snapshot") == stamp:
+                metrics = info.get("operationMetrics") or {}
+                return Committed(path=path, version=version, files=int(metrics.get("numFiles", 0)))
+            break
     raise RuntimeError(f"{path}: the commit of run {run_id} at {stamp} is not in the table's recent history")
 
 
@@ -171,6 +197,11 @@ def history(spark: SparkSession, root: str, group: str, limit: int | None = None
             )
         )
     return versions
+
+
+def version_at(spark: SparkSession, root: str, group: str, timestamp: datetime) -> int | None:
+    """The version a read as of ``timestamp`` sees: the newest committed at or before it (None: none)."""
+    return next((v.version for v in history(spark, root, group) if v.timestamp <= timestamp), None)
 
 
 def _utc(value: datetime) -> datetime:

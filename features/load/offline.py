@@ -355,6 +355,45 @@ def _named_snapshot(
     return spark.read.parquet(*(f"{directory}/{n}" for n in named[max(older)]))
 
 
+@dataclass(frozen=True)
+class SnapshotFiles:
+    """What :func:`snapshot_files` found: the files readers take per snapshot, and what it cannot name."""
+
+    #: Per snapshot tag (:func:`snapshot_tag`) in range, the full paths of the run readers take.
+    files: dict[str, list[str]]
+    #: Hour directories holding Parquet files not named by :func:`write_snapshot` (another tool
+    #: wrote them): read them whole and filter by ``event_time``.
+    folders: list[str]
+    #: A file of the newest named snapshot in or out of range, for the schema when none is in range.
+    any_file: str | None
+
+
+def snapshot_files(
+    spark: SparkSession, root: str, group: str, *, earliest: datetime | None = None, latest: datetime | None = None
+) -> SnapshotFiles:
+    """The Parquet files of every snapshot of ``group`` with ``earliest <= T <= latest`` (either
+    bound may be None), chosen by the readers' rule (module docstring) from LISTs only: no data read.
+
+    One LIST per hour directory; the range prunes by the T in the file names, not by directory.
+    """
+    low = snapshot_tag(earliest) if earliest is not None else None
+    high = snapshot_tag(latest) if latest is not None else None
+    files: dict[str, list[str]] = {}
+    folders: list[str] = []
+    any_file: str | None = None
+    for directory in _hour_dirs_newest_first(spark, f"{root.rstrip('/')}/{group}/data", None, ()):
+        named = _named(fs.list_files(spark, directory))
+        if named is None:
+            folders.append(directory)
+            continue
+        for tag, names in named.items():
+            paths = [f"{directory}/{n}" for n in names]
+            any_file = any_file or paths[0]
+            if (low is None or tag >= low) and (high is None or tag <= high):
+                files.setdefault(tag, []).extend(paths)
+    return SnapshotFiles(files=files, folders=folders, any_file=any_file)
+
+
 def _newest_snapshot(spark: SparkSession, directory: str, before: datetime | None) -> DataFrame | None:
     """The rows of the newest ``event_time`` before ``before`` in ``directory`` (one small job)."""
     records = spark.read.parquet(directory)

@@ -42,7 +42,9 @@ class TrainingRequest:
     format: OutputFormat = "parquet"
     features: Sequence[str] | None = None
     max_age: timedelta | None = None
+    #: Read Delta tables as of this version or this time (at most one; Delta only).
     version: int | None = None
+    timestamp: datetime | None = None
     overwrite: bool = False
 
 
@@ -96,7 +98,16 @@ def _build(
     chosen: dict[str, list[str]] = {}
     wanted = set(request.features) if request.features is not None else None
     for group in request.groups:
-        found = snapshots(spark, store, group.name, key=key, earliest=earliest, latest=latest, version=request.version)
+        found = snapshots(
+            spark,
+            store,
+            group.name,
+            key=key,
+            earliest=earliest,
+            latest=latest,
+            version=request.version,
+            timestamp=request.timestamp,
+        )
         names = [f for f in found.features if wanted is None or f in wanted]
         if names or wanted is None:
             sources[group.name], chosen[group.name] = found, names
@@ -198,6 +209,7 @@ def _manifest(
         "format": request.format,
         "max_age_seconds": request.max_age.total_seconds() if request.max_age is not None else None,
         "as_of_version": request.version,
+        "as_of_timestamp": _iso(request.timestamp),
         "leakage_check": "passed",
         "started": _iso(started),
         "finished": _iso(datetime.now(UTC)),

@@ -2,15 +2,14 @@
 
 :func:`snapshots` is the one place that knows the store's formats. Parquet: the files are chosen
 per hour directory by the store's own rule (the committed run of each T,
-``features.load.offline``), pruned by the T in their names to the label times' range, and read in
-one scan. Delta: the group's table (now, or ``as_of_version``), filtered to the same range.
+``features.load.offline.snapshot_files``), pruned by the T in their names to the label times'
+range, and read in one scan. Delta: the group's table (now, or ``as_of_version``), filtered to the same range.
 Both return the join key, ``snapshot_time`` (T as a UTC timestamp) and the features; soft-deleted
 records and the offline metadata columns are dropped.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,11 +19,9 @@ from pyspark.sql import functions as F
 
 from features.config import OfflineStoreConf
 from features.constants import EVENT_TIME, EVENT_TIME_FORMAT, IS_DELETED, OFFLINE_METADATA_COLUMNS, PARTITION_COLUMNS
-from features.io import fs
 from features.load import delta, offline
 
 SNAPSHOT_TIME = "snapshot_time"
-_TAG = re.compile(r"^snapshot-(\d{8}T\d{6}Z)-")
 
 
 class NoSnapshotsError(RuntimeError):
@@ -49,15 +46,19 @@ def snapshots(
     earliest: datetime | None = None,
     latest: datetime | None = None,
     version: int | None = None,
+    timestamp: datetime | None = None,
 ) -> Snapshots:
     """Every snapshot of ``group`` with ``earliest <= T <= latest`` (either bound may be None).
 
-    ``version`` reads the Delta table as of that version; the Parquet store keeps no versions.
+    ``version`` / ``timestamp`` read the Delta table as of that version or time; the Parquet store
+    keeps no versions.
     """
     if store.format == "delta":
-        raw, info = _delta(spark, store.root, group, version)
-    elif version is not None:
-        raise ValueError("--as-of-version reads a Delta table as it was; this offline store is Parquet (no versions)")
+        raw, info = _delta(spark, store.root, group, version, timestamp)
+    elif version is not None or timestamp is not None:
+        raise ValueError(
+            "reading as of a version or time needs a Delta table; this offline store is Parquet (no versions)"
+        )
     else:
         raw, info = _parquet(spark, store.root, group, earliest, latest)
     if IS_DELETED in raw.columns:
@@ -76,14 +77,18 @@ def snapshots(
     return Snapshots(frame=frame, features=features, store=info)
 
 
-def _delta(spark: SparkSession, root: str, group: str, version: int | None) -> tuple[DataFrame, dict[str, Any]]:
+def _delta(
+    spark: SparkSession, root: str, group: str, version: int | None, timestamp: datetime | None
+) -> tuple[DataFrame, dict[str, Any]]:
     if not delta.is_table(spark, root, group):
         raise NoSnapshotsError(f"{group}: no Delta table at {delta.table_path(root, group)}; build the group first")
     history = delta.history(spark, root, group, limit=1)
     current = history[0].version if history else None
     if version is not None and current is not None and version > current:
         raise ValueError(f"{group}: --as-of-version {version} is newer than the table's current version {current}")
-    table = delta.read_table(spark, root, group, version=version)
+    table = delta.read_table(spark, root, group, version=version, timestamp=timestamp)
+    if timestamp is not None:
+        version = delta.version_at(spark, root, group, timestamp)
     return table, {
         "format": "delta",
         "path": delta.table_path(root, group),
@@ -95,44 +100,26 @@ def _delta(spark: SparkSession, root: str, group: str, version: int | None) -> t
 def _parquet(
     spark: SparkSession, root: str, group: str, earliest: datetime | None, latest: datetime | None
 ) -> tuple[DataFrame, dict[str, Any]]:
-    low = offline.snapshot_tag(earliest) if earliest is not None else None
-    high = offline.snapshot_tag(latest) if latest is not None else None
-    chosen: list[str] = []
-    folders: list[str] = []
-    any_file: str | None = None
-    data = f"{root.rstrip('/')}/{group}/data"
-    for directory in offline._hour_dirs_newest_first(spark, data, None, ()):
-        named = offline._named(fs.list_files(spark, directory))
-        if named is None:
-            folders.append(directory)  # written by another tool: read it whole, filter by event_time
-            continue
-        for tag, names in named.items():
-            paths = [f"{directory}/{n}" for n in names]
-            any_file = any_file or paths[0]
-            if (low is None or tag >= low) and (high is None or tag <= high):
-                chosen.extend(paths)
+    found = offline.snapshot_files(spark, root, group, earliest=earliest, latest=latest)
+    chosen = [path for paths in found.files.values() for path in paths]
+    folders = found.folders  # written by another tool: read whole, filtered by event_time in snapshots()
+    data = offline.store_location(root, group, "parquet")
     if not chosen and not folders:
-        if any_file is None:
+        if found.any_file is None:
             raise NoSnapshotsError(
                 f"{group}: no snapshots under {data}; build the group first or leave it out (--groups)"
             )
         # Nothing in range: read one file for the schema only; the time filter leaves no rows.
-        table = spark.read.parquet(any_file)
+        table = spark.read.parquet(found.any_file)
         return table, {"format": "parquet", "path": data, "files": 0, "newest_file": None, "file_list": []}
     table = spark.read.option("mergeSchema", "true").parquet(*chosen, *folders)
-    in_range = sorted(chosen, key=lambda p: _tag_of(p) or "")
     info: dict[str, Any] = {
         "format": "parquet",
         "path": data,
         "files": len(chosen),
-        "newest_file": in_range[-1] if in_range else None,
+        "newest_file": found.files[max(found.files)][-1] if found.files else None,
         "file_list": sorted(chosen),
     }
     if folders:
         info["unnamed_folders"] = sorted(folders)
     return table, info
-
-
-def _tag_of(path: str) -> str | None:
-    found = _TAG.match(path.rsplit("/", 1)[-1])
-    return found[1] if found else None

@@ -232,7 +232,7 @@ def test_emr_step_adds_the_generated_step(uploaded: Path, capsys: pytest.Capture
     assert step["Config"]["Args"] == [
         "spark-submit", "--deploy-mode", "cluster",
         "--archives", f"{ARTIFACTS}/conf.tar.gz#conf",
-        "--jars", "/usr/share/aws/delta/lib/delta-spark.jar,/usr/share/aws/delta/lib/delta-storage.jar",
+        "--jars", "/usr/share/aws/delta/lib/delta-spark.jar,/usr/share/aws/delta/lib/delta-storage.jar,/usr/share/aws/delta/lib/delta-storage-s3-dynamodb.jar",
         "--conf", "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
         "--conf", "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "--conf", "spark.yarn.appMasterEnv.PYSPARK_PYTHON=/usr/bin/python3.11",
@@ -308,7 +308,7 @@ def test_serverless_run_starts_the_job_run_and_waits_for_success(
         "spark.emr-serverless.driverEnv.PYSPARK_PYTHON=./environment/bin/python",
         "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON=./environment/bin/python",
         "spark.executorEnv.PYSPARK_PYTHON=./environment/bin/python",
-        "spark.jars=/usr/share/aws/delta/lib/delta-spark.jar,/usr/share/aws/delta/lib/delta-storage.jar",
+        "spark.jars=/usr/share/aws/delta/lib/delta-spark.jar,/usr/share/aws/delta/lib/delta-storage.jar,/usr/share/aws/delta/lib/delta-storage-s3-dynamodb.jar",
         "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.emr-serverless.driverEnv.EVENTS_BUCKET=my-events",

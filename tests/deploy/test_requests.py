@@ -45,7 +45,7 @@ def test_emr_step_runs_spark_submit_in_cluster_mode_with_the_bootstrap_installed
                 "--archives",
                 f"{PREFIX}/conf.tar.gz#conf",
                 "--jars",
-                "/usr/share/aws/delta/lib/delta-spark.jar,/usr/share/aws/delta/lib/delta-storage.jar",
+                "/usr/share/aws/delta/lib/delta-spark.jar,/usr/share/aws/delta/lib/delta-storage.jar,/usr/share/aws/delta/lib/delta-storage-s3-dynamodb.jar",
                 "--conf",
                 "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
                 "--conf",
@@ -114,7 +114,7 @@ def test_start_job_run_request() -> None:
                     "--conf spark.emr-serverless.driverEnv.PYSPARK_PYTHON=./environment/bin/python "
                     "--conf spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON=./environment/bin/python "
                     "--conf spark.executorEnv.PYSPARK_PYTHON=./environment/bin/python "
-                    "--conf spark.jars=/usr/share/aws/delta/lib/delta-spark.jar,/usr/share/aws/delta/lib/delta-storage.jar "
+                    "--conf spark.jars=/usr/share/aws/delta/lib/delta-spark.jar,/usr/share/aws/delta/lib/delta-storage.jar,/usr/share/aws/delta/lib/delta-storage-s3-dynamodb.jar "
                     "--conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension "
                     "--conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog "
                     "--conf spark.emr-serverless.driverEnv.EVENTS_BUCKET=ev "

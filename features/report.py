@@ -103,6 +103,9 @@ class RunReport:
     #: What the run did differently from what was asked, e.g. PutRecord for an old botocore.
     warnings: list[str] = field(default_factory=list)
     report_path: str | None = None
+    #: ``feature-pipeline backfill``: every snapshot of the range (group, as_of, rows, status,
+    #: offline_path, offline_files, validation, seconds), in the order written; empty for other jobs.
+    snapshots: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False)

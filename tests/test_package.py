@@ -84,14 +84,20 @@ def without_build_time(manifest: dict[str, Any]) -> dict[str, Any]:
 def test_two_builds_of_one_commit_give_the_same_manifest(code_builds: tuple[Path, Path]) -> None:
     one, two = (json.loads((d / "manifest.json").read_text()) for d in code_builds)
     assert without_build_time(one) == without_build_time(two)
-    assert sorted(one["files"]) == [WHEEL, "features.zip", "jobs/build_features.py", "jobs/training_set.py"]
+    assert sorted(one["files"]) == [
+        WHEEL,
+        "features.zip",
+        "jobs/backfill.py",
+        "jobs/build_features.py",
+        "jobs/training_set.py",
+    ]
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
     assert (one["project"], one["version"], one["git_commit"]) == ("emr-feature-pipeline", "0.1.0", head.stdout.strip())
     assert one["artifacts"] == {
         "wheel": WHEEL,
         "archive": None,
         "py_files": "features.zip",
-        "jobs": ["jobs/build_features.py", "jobs/training_set.py"],
+        "jobs": ["jobs/backfill.py", "jobs/build_features.py", "jobs/training_set.py"],
     }
     assert one["archive"] is None
     assert (code_builds[0] / "jobs/build_features.py").read_bytes() == (ROOT / "jobs/build_features.py").read_bytes()
@@ -236,6 +242,7 @@ def test_the_archive_holds_the_pinned_runtime_tree_without_pyspark(dist: Path) -
     assert sorted(manifest["files"]) == [
         WHEEL,
         "features.zip",
+        "jobs/backfill.py",
         "jobs/build_features.py",
         "jobs/training_set.py",
         "pyspark_venv.tar.gz",

@@ -21,7 +21,7 @@ export JAVA_HOME ?= $(JAVA17)
 # Local Spark binds to loopback only.
 export SPARK_LOCAL_IP ?= 127.0.0.1
 
-.PHONY: help setup setup-spark35 services run sample test test-spark35 lint typecheck bench bench-backfill clean
+.PHONY: help setup setup-spark35 services run sample test test-spark35 lint typecheck bench bench-backfill bench-training clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -77,6 +77,9 @@ bench: $(STAMP) ## run the benchmarks (~20 min; generates 1M and 10M events) -> 
 
 bench-backfill: $(STAMP) ## backfill benchmark P2: 30 daily snapshots from tiles vs 30 single runs -> bench/BACKFILL_RESULTS.md
 	$(BIN)/python bench/backfill_bench.py
+
+bench-training: $(STAMP) ## training-set benchmark: 1M labels x 3 groups x 60 snapshots vs a naive range join -> bench/TRAINING_RESULTS.md
+	$(BIN)/python bench/training_bench.py
 
 # The artifacts EMR and EMR Serverless run (docs/packaging.md); the archive holds $(CONSTRAINTS)'s pins:
 # `make package VENV=.venv-spark35 CONSTRAINTS=constraints-spark35.txt DIST=dist-emr7` builds EMR 7.x's.

@@ -11,6 +11,10 @@ no credentials gets placeholder keys, so a new user's shell needs none (docs/onl
 The writer's client has botocore's own retries switched off (one attempt) because the push does
 its own retrying per record, with a shared adaptive rate: stacking botocore's retries underneath
 would multiply the attempts and hide throttling from the rate control.
+
+Runtime clients also take a pre-rendered JSON body for PutRecord and BatchWriteRecord
+(:data:`PREBUILT_BODY`, see :func:`accept_prebuilt_bodies`): botocore's generic serialiser was
+most of the push's client CPU, while endpoint resolution, headers and SigV4 signing stay botocore's.
 """
 
 from __future__ import annotations
@@ -31,6 +35,14 @@ CONTROL_SERVICE = "sagemaker"
 PLACEHOLDER_KEY = "local-runtime"
 #: The first botocore whose Feature Store runtime model has BatchWriteRecord.
 BATCH_WRITE_RECORD_SINCE = "1.43.37"
+
+#: Keyword of ``put_record`` / ``batch_write_record`` on a client from :func:`runtime_client`: the
+#: request's JSON body (bytes), already rendered, in place of ``Record`` / ``Entries`` and the rest.
+PREBUILT_BODY = "PrebuiltBody"
+_PREBUILT_CONTEXT_KEY = "features.prebuilt_body"
+_PREBUILT_OPERATIONS = ("PutRecord", "BatchWriteRecord")
+#: Attribute set to True on a client that takes :data:`PREBUILT_BODY` (a test double may set it too).
+TAKES_PREBUILT_BODIES = "takes_prebuilt_bodies"
 
 #: Builds the writer's runtime client from the push settings; must be picklable (it runs on executors).
 ClientFactory = Callable[[PushSettings], Any]
@@ -78,6 +90,43 @@ def usable_write_api(requested: WriteApi) -> tuple[WriteApi, str | None]:
     return requested, None
 
 
+def _take_prebuilt_body(params: dict[str, Any], context: dict[str, Any], **kwargs: Any) -> None:
+    """``before-parameter-build``: move the pre-rendered body out of the parameters botocore serialises."""
+    body = params.pop(PREBUILT_BODY, None)
+    if body is not None:
+        context[_PREBUILT_CONTEXT_KEY] = body
+
+
+def _use_prebuilt_body(params: dict[str, Any], context: dict[str, Any], **kwargs: Any) -> None:
+    """``before-call``: the serialised request gets the pre-rendered body, before checksums and signing."""
+    body = context.get(_PREBUILT_CONTEXT_KEY)
+    if body is not None:
+        params["body"] = body
+
+
+def accept_prebuilt_bodies(client: Any) -> Any:
+    """Let ``client`` take ``PREBUILT_BODY=b'{...}'`` for PutRecord and BatchWriteRecord; returns it.
+
+    The call's other parameters (PutRecord's ``FeatureGroupName``, which travels in the URL) are
+    serialised as usual, then the body is replaced before botocore computes checksums and signs,
+    so the request is what botocore would send for the same parameters, signed over this body.
+    The body must be the JSON botocore would have produced (``records.EncodedItem``; a test
+    compares the two). The client needs ``parameter_validation=False`` (as ``runtime_client``
+    builds it): the validator would miss the required ``Record`` / ``Entries``.
+    """
+    service = client.meta.service_model.service_id.hyphenize()
+    for operation in _PREBUILT_OPERATIONS:
+        client.meta.events.register(f"before-parameter-build.{service}.{operation}", _take_prebuilt_body)
+        client.meta.events.register(f"before-call.{service}.{operation}", _use_prebuilt_body)
+    setattr(client, TAKES_PREBUILT_BODIES, True)
+    return client
+
+
+def takes_prebuilt_bodies(client: Any) -> bool:
+    """Whether ``client`` takes :data:`PREBUILT_BODY` (:func:`accept_prebuilt_bodies`); test doubles need not."""
+    return getattr(client, TAKES_PREBUILT_BODIES, False) is True
+
+
 def runtime_client(
     *,
     endpoint_url: str | None,
@@ -110,7 +159,8 @@ def runtime_client(
         tcp_keepalive=True,
     )
     session = _session(endpoint_url, placeholder_credentials)
-    return session.client(RUNTIME_SERVICE, region_name=region, endpoint_url=endpoint_url, config=config)
+    client = session.client(RUNTIME_SERVICE, region_name=region, endpoint_url=endpoint_url, config=config)
+    return accept_prebuilt_bodies(client)
 
 
 def default_client_factory(settings: PushSettings) -> Any:

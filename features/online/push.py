@@ -2,13 +2,16 @@
 
 On the driver: check the columns against the group, keep the latest record per entity and
 hash-partition by the join key. On the executors (``foreachPartition``): each task builds one
-client and one :class:`~features.online.writer.Writer` and streams its rows through it; only
+client and one :class:`~features.online.writer.Writer` and streams its rows through it, rendered
+a chunk at a time by :class:`~features.online.records.RecordEncoder` (rows it refuses are
+rendered again by ``to_record``, whose error is the dead-letter reason); only
 :class:`~features.online.settings.Counts` come back, through one accumulator. Why this shape, how
 many partitions, and why the counts stay exact under task retries: docs/online-store.md.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import time
@@ -24,7 +27,15 @@ from features.constants import EVENT_TIME
 from features.definitions import FeatureGroup, FeatureType
 from features.online.client import ClientFactory, default_client_factory
 from features.online.deadletter import DeadLetterWriter, dead_letter_dir
-from features.online.records import RecordError, TtlDuration, record_types, to_record, ttl_duration
+from features.online.records import (
+    EncodedItem,
+    RecordEncoder,
+    RecordError,
+    TtlDuration,
+    record_types,
+    to_record,
+    ttl_duration,
+)
 from features.online.settings import (
     Counts,
     FatalPushError,
@@ -36,9 +47,13 @@ from features.online.settings import (
     check_tolerance,
     result_from,
 )
-from features.online.writer import Writer
+from features.online.writer import TARGET_STORES, Writer
 
 log = logging.getLogger(__name__)
+
+#: Rows rendered together by the encoder: large enough for column-at-a-time rendering to pay,
+#: small enough that the writer's first requests go out early.
+ENCODE_CHUNK_ROWS = 1_000
 
 #: Spark SQL types accepted for each feature type (checked on the driver before anything is sent).
 _ACCEPTED_SPARK_TYPES: dict[FeatureType, tuple[str, ...]] = {
@@ -125,8 +140,12 @@ class _PartitionPusher:
         client_factory: ClientFactory,
         accumulator: Any,
         ttl: TtlDuration | None = None,
+        columns: list[str] | None = None,
+        spark_types: dict[str, str] | None = None,
     ) -> None:
         self.ttl = ttl
+        self.columns = columns or list(types)
+        self.spark_types = spark_types or {}
         self.group = group
         self.join_key = join_key
         self.types = types
@@ -135,14 +154,29 @@ class _PartitionPusher:
         self.client_factory = client_factory
         self.accumulator = accumulator
 
-    def _stream(self, rows: Iterator[Row]) -> Iterator[Item | Rejected]:
-        for row in rows:
-            values = row.asDict()
-            try:
-                yield Item(self.group, to_record(values, self.types, record_identifier=self.join_key), self.ttl)
-            except RecordError as exc:
-                raw = [{"FeatureName": k, "ValueAsString": str(v)} for k, v in values.items() if v is not None]
-                yield Rejected(self.group, raw, f"InvalidValue: {exc}")
+    def _stream(self, rows: Iterator[Row]) -> Iterator[EncodedItem | Item | Rejected]:
+        encoder = RecordEncoder(
+            group=self.group,
+            columns=self.columns,
+            spark_types=self.spark_types,
+            types=self.types,
+            record_identifier=self.join_key,
+            ttl=self.ttl,
+            target_stores=TARGET_STORES,
+        )
+        while chunk := list(itertools.islice(rows, ENCODE_CHUNK_ROWS)):
+            items, bad = encoder.encode(chunk)
+            yield from items
+            for index in bad:
+                yield self._checked(dict(zip(self.columns, chunk[index], strict=True)))
+
+    def _checked(self, values: dict[str, Any]) -> Item | Rejected:
+        """One row through ``to_record``: the path of rows the encoder would not vouch for."""
+        try:
+            return Item(self.group, to_record(values, self.types, record_identifier=self.join_key), self.ttl)
+        except RecordError as exc:
+            raw = [{"FeatureName": k, "ValueAsString": str(v)} for k, v in values.items() if v is not None]
+            return Rejected(self.group, raw, f"InvalidValue: {exc}")
 
     def __call__(self, rows: Iterator[Row]) -> None:
         context = TaskContext.get()
@@ -218,6 +252,8 @@ def push_snapshot(
         client_factory=client_factory or default_client_factory,
         accumulator=accumulator,
         ttl=None if group.online_ttl_length is None else ttl_duration(group.online_ttl_length),
+        columns=latest.columns,
+        spark_types={field.name: field.dataType.simpleString() for field in latest.schema.fields},
     )
     where = dead_letter_dir(settings.dead_letter_root, group.name, run_id)
     if not settings.dead_letter_root.startswith(("s3://", "s3a://")) and not spark.sparkContext.master.startswith(

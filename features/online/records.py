@@ -22,10 +22,12 @@ that reason instead of failing the partition.
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from features.constants import EVENT_TIME, EVENT_TIME_FORMAT
@@ -161,3 +163,139 @@ def check_record(record: Record, types: Mapping[str, FeatureType]) -> None:
             except ValueError:
                 raise RecordError(f"Fractional feature {name} has {text!r}, not a number") from None
             format_value(str(name), dtype, number)
+
+
+class EncodedItem:
+    """One record bound for ``group``, already rendered as PutRecord's JSON body.
+
+    The body holds ``Record``, ``TargetStores`` and ``TtlDuration`` (PutRecord carries the group
+    name in its URL); :meth:`entry` prefixes the group for a BatchWriteRecord entry. The record
+    as a list is parsed back only when it is needed: for a dead letter, or to match a batch entry
+    the service echoed in ``Errors``.
+    """
+
+    __slots__ = ("body", "group")
+
+    def __init__(self, group: str, body: str) -> None:
+        self.group = group
+        self.body = body
+
+    @property
+    def record(self) -> Record:
+        return list(json.loads(self.body)["Record"])
+
+    @property
+    def ttl(self) -> TtlDuration | None:
+        ttl: TtlDuration | None = json.loads(self.body).get("TtlDuration")
+        return ttl
+
+    def entry(self) -> str:
+        """This record as one BatchWriteRecord entry (JSON)."""
+        return '{"FeatureGroupName":' + encode_basestring_ascii(self.group) + "," + self.body[1:]
+
+
+#: Spark types whose Python values the encoder renders without a per-value type check.
+_SPARK_INTEGERS = frozenset({"tinyint", "smallint", "int", "bigint"})
+_SPARK_FLOATS = frozenset({"float", "double"})
+
+
+class RecordEncoder:
+    """Renders rows of one group's snapshot as :class:`EncodedItem` bodies, column by column.
+
+    The push's hot path: the same strings as :func:`to_record` (integers ``str``, doubles
+    ``repr``, strings as is), but each column is rendered in one pass with a template chosen
+    once from its Spark type, and the JSON is assembled here, not by botocore's generic
+    serialiser. A row the fast path cannot vouch for (a null identifier or event time, a NaN or
+    infinity, a value of a column type without a fast path that fails :func:`format_value`) is
+    returned as *bad*: the caller renders it again with :func:`to_record`, whose RecordError is
+    the dead-letter reason, so refusals read exactly as before.
+    """
+
+    def __init__(
+        self,
+        *,
+        group: str,
+        columns: list[str],
+        spark_types: Mapping[str, str],
+        types: Mapping[str, FeatureType],
+        record_identifier: str,
+        ttl: TtlDuration | None,
+        target_stores: list[str],
+    ) -> None:
+        self.group = group
+        self.columns = columns
+        self._types = types
+        self._record_identifier = record_identifier
+        self._required = [i for i, c in enumerate(columns) if c in (record_identifier, EVENT_TIME)]
+        self._kinds: list[str] = []
+        self._templates: list[str] = []
+        for name in columns:
+            spark_type, dtype = spark_types.get(name), types[name]
+            if spark_type == "string" and (dtype == "String" or name == EVENT_TIME):
+                kind, value = "string", "%s"  # the value comes JSON-quoted
+            elif spark_type in _SPARK_INTEGERS and dtype == "Integral":
+                kind, value = "integer", '"%d"'
+            elif spark_type in _SPARK_FLOATS and dtype == "Fractional":
+                kind, value = "float", '"%r"'
+            elif spark_type in _SPARK_INTEGERS and dtype == "Fractional":
+                kind, value = "integer_as_float", '"%r"'
+            else:
+                kind, value = "checked", "%s"
+            feature = encode_basestring_ascii(name).replace("%", "%%")
+            self._kinds.append(kind)
+            self._templates.append(',{"FeatureName":' + feature + ',"ValueAsString":' + value + "}")
+        tail = ',"TargetStores":' + json.dumps(target_stores, separators=(",", ":"))
+        if ttl is not None:
+            tail += ',"TtlDuration":' + json.dumps(ttl, separators=(",", ":"))
+        self._close = "]" + tail + "}"
+
+    def encode(self, rows: Sequence[Sequence[Any]]) -> tuple[list[EncodedItem], list[int]]:
+        """The encoded records of ``rows`` (tuples in ``columns`` order) and the indexes of the bad rows."""
+        if not rows:
+            return [], []
+        bad: set[int] = set()
+        members = []
+        for index, column in enumerate(zip(*rows, strict=True)):
+            if index in self._required and None in column:
+                bad.update(i for i, v in enumerate(column) if v is None)
+            members.append(self._render(index, column, bad))
+        group, close = self.group, self._close
+        records: Iterable[str] = map("".join, zip(*members, strict=True))
+        if bad:
+            records = (record for i, record in enumerate(records) if i not in bad)
+        return [EncodedItem(group, '{"Record":[' + record[1:] + close) for record in records], sorted(bad)
+
+    def _render(self, index: int, column: tuple[Any, ...], bad: set[int]) -> list[str]:
+        """One column as record members (``,{"FeatureName":..,"ValueAsString":..}``; "" for a null)."""
+        kind, template = self._kinds[index], self._templates[index].__mod__
+        if kind == "float" and not math.isfinite(sum(filter(None, column))):
+            bad.update(i for i, v in enumerate(column) if v is not None and not math.isfinite(v))
+        values: Iterable[Any]
+        if kind == "checked":
+            name, dtype = self.columns[index], self._types[self.columns[index]]
+            rendered: list[str] = []
+            for i, value in enumerate(column):
+                if value is None:
+                    rendered.append("")
+                    continue
+                try:
+                    text = format_event_time(value) if name == EVENT_TIME else format_value(name, dtype, value)
+                except RecordError:
+                    bad.add(i)
+                    rendered.append("")
+                    continue
+                rendered.append(template(encode_basestring_ascii(text)))
+            return rendered
+        if None in column:
+            if kind == "string":
+                return [template(encode_basestring_ascii(v)) if v is not None else "" for v in column]
+            if kind == "integer_as_float":
+                return [template(float(v)) if v is not None else "" for v in column]
+            return [template(v) if v is not None else "" for v in column]
+        if kind == "string":
+            values = map(encode_basestring_ascii, column)
+        elif kind == "integer_as_float":
+            values = map(float, column)
+        else:
+            values = column
+        return list(map(template, values))

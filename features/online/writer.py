@@ -6,6 +6,9 @@ One Writer serves each push partition (``push.py``) and the replay (``replay.py`
 the same; the policy it implements (concurrency, retries, fatal errors) is in docs/online-store.md.
 The caller's thread reads the input and hands out work units (one record for PutRecord, up to 25
 for BatchWriteRecord), keeping at most ``2 * max_in_flight`` queued, so the input is streamed.
+Records arrive as :class:`~features.online.settings.Item` (replay) or already rendered as
+:class:`~features.online.records.EncodedItem` (the push); a client from ``client.runtime_client``
+sends the latter's JSON as the request body, so botocore does not serialise them again.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from features.online.client import PREBUILT_BODY, takes_prebuilt_bodies
 from features.online.deadletter import DeadLetterWriter
 from features.online.failures import Failure, backoff_seconds, classify, classify_code
 from features.online.rate import AdaptiveRate
+from features.online.records import EncodedItem
 from features.online.settings import Counts, FatalPushError, Item, PushSettings, Rejected
 
 log = logging.getLogger(__name__)
@@ -33,19 +38,25 @@ BATCH_SIZE = 25
 TARGET_STORES = ["OnlineStore"]
 
 
+#: A record in flight: built by the caller (replay) or rendered by the push's encoder.
+AnyItem = Item | EncodedItem
+
+
 @dataclass
 class _Outcome:
     """Result of one work unit, merged by the caller thread."""
 
     counts: Counts = field(default_factory=Counts)
-    dead: list[tuple[Item, str, int, str]] = field(default_factory=list)  # item, reason, attempts, code
+    dead: list[tuple[AnyItem, str, int, str]] = field(default_factory=list)  # item, reason, attempts, code
 
-    def dead_letter(self, item: Item, reason: str, attempts: int, code: str) -> None:
+    def dead_letter(self, item: AnyItem, reason: str, attempts: int, code: str) -> None:
         self.dead.append((item, reason, attempts, code))
 
 
-def _entry(item: Item) -> dict[str, Any]:
+def _entry(item: AnyItem) -> dict[str, Any]:
     """PutRecord's arguments, which are also one BatchWriteRecord entry: TTL per entry, as batches mix groups."""
+    if isinstance(item, EncodedItem):  # a client that takes no pre-rendered body (a test double)
+        return dict(json.loads(item.entry()))
     entry: dict[str, Any] = {"FeatureGroupName": item.group, "Record": item.record, "TargetStores": TARGET_STORES}
     if item.ttl is not None:
         entry["TtlDuration"] = item.ttl
@@ -79,8 +90,20 @@ class Writer:
         self.limiter = AdaptiveRate(sleep=sleep)
         self.counts = Counts()
         self._logged_codes: set[str] = set()
+        self._prebuilt = takes_prebuilt_bodies(client)
 
-    def run(self, stream: Iterable[Item | Rejected]) -> Counts:
+    def _put_arguments(self, item: AnyItem) -> dict[str, Any]:
+        if self._prebuilt and isinstance(item, EncodedItem):
+            return {"FeatureGroupName": item.group, PREBUILT_BODY: item.body.encode()}
+        return _entry(item)
+
+    def _batch_arguments(self, items: list[AnyItem]) -> dict[str, Any]:
+        if self._prebuilt and all(isinstance(item, EncodedItem) for item in items):
+            body = '{"Entries":[' + ",".join(item.entry() for item in items) + "]}"  # type: ignore[union-attr]
+            return {PREBUILT_BODY: body.encode()}
+        return {"Entries": [_entry(item) for item in items]}
+
+    def run(self, stream: Iterable[AnyItem | Rejected]) -> Counts:
         """Write everything in ``stream``; returns the counts. Raises FatalPushError on a fatal error."""
         settings = self._settings
         unit_fn = self._put_unit if settings.write_api == "put_record" else self._batch_unit
@@ -89,7 +112,7 @@ class Writer:
         pending: set[Future[_Outcome]] = set()
         with ThreadPoolExecutor(settings.max_in_flight, thread_name_prefix="online-push") as pool:
             try:
-                unit: list[Item] = []
+                unit: list[AnyItem] = []
                 for element in stream:
                     self.counts.records += 1
                     if isinstance(element, Rejected):
@@ -121,7 +144,7 @@ class Writer:
             for item, reason, attempts, code in outcome.dead:
                 self._dead_letter(item, reason, attempts, code)
 
-    def _dead_letter(self, item: Item, reason: str, attempts: int, code: str) -> None:
+    def _dead_letter(self, item: AnyItem, reason: str, attempts: int, code: str) -> None:
         self._dead_letters.add(item.group, item.record, reason, attempts)
         self.counts.dead_lettered += 1
         self.counts.reasons[code] = self.counts.reasons.get(code, 0) + 1
@@ -163,19 +186,19 @@ class Writer:
             )
         return f"gave up after {attempts} attempts; last error {failure.reason}"
 
-    def _put_unit(self, unit: list[Item]) -> _Outcome:
+    def _put_unit(self, unit: list[AnyItem]) -> _Outcome:
         outcome = _Outcome()
         for item in unit:
             self._put(item, outcome)
         return outcome
 
-    def _put(self, item: Item, outcome: _Outcome) -> None:
+    def _put(self, item: AnyItem, outcome: _Outcome) -> None:
         """PutRecord one record, retrying within its budget."""
         max_attempts = self._settings.max_attempts
         attempt = 0
         while True:
             attempt += 1
-            _, failure = self._call(self._client.put_record, **_entry(item))
+            _, failure = self._call(self._client.put_record, **self._put_arguments(item))
             if failure is None:
                 outcome.counts.written += 1
                 return
@@ -190,16 +213,16 @@ class Writer:
             outcome.counts.retried += 1
             self._backoff(attempt)
 
-    def _batch_unit(self, unit: list[Item]) -> _Outcome:
+    def _batch_unit(self, unit: list[AnyItem]) -> _Outcome:
         """BatchWriteRecord up to 25 entries; retry what failed retryably, entry by entry."""
         outcome = _Outcome()
         max_attempts = self._settings.max_attempts
         pending = [(item, 0) for item in unit]  # (item, attempts so far)
         while pending:
             pending = [(item, attempts + 1) for item, attempts in pending]
-            entries = [_entry(i) for i, _ in pending]
-            response, failure = self._call(self._client.batch_write_record, Entries=entries)
-            retry: list[tuple[Item, int, Failure]] = []
+            arguments = self._batch_arguments([i for i, _ in pending])
+            response, failure = self._call(self._client.batch_write_record, **arguments)
+            retry: list[tuple[AnyItem, int, Failure]] = []
             if failure is not None:
                 if failure.kind == "throttle":
                     outcome.counts.throttled += 1
@@ -220,7 +243,7 @@ class Writer:
                 self._backoff(max(attempts for _, attempts in pending))
         return outcome
 
-    def _isolate(self, pending: list[tuple[Item, int]], failure: Failure, outcome: _Outcome) -> None:
+    def _isolate(self, pending: list[tuple[AnyItem, int]], failure: Failure, outcome: _Outcome) -> None:
         """A batch refused as a whole: a single entry is dead-lettered, several are re-sent one by one."""
         if len(pending) == 1:
             item, attempts = pending[0]
@@ -230,8 +253,8 @@ class Writer:
             self._put(item, outcome)
 
     def _sort_batch_response(
-        self, pending: list[tuple[Item, int]], response: Any, outcome: _Outcome
-    ) -> list[tuple[Item, int, Failure]]:
+        self, pending: list[tuple[AnyItem, int]], response: Any, outcome: _Outcome
+    ) -> list[tuple[AnyItem, int, Failure]]:
         """Count written entries, dead-letter rejected ones; returns the entries to retry."""
         failed: dict[str, list[Failure]] = {}
         for error in response.get("Errors") or []:

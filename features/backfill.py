@@ -1,19 +1,17 @@
 """Many snapshots of feature groups in one job: ``feature-pipeline backfill`` (docs/backfill.md).
 
-The same stages as :func:`features.pipeline.build_features`, reused function by function, with
-two differences of shape: each source is extracted **once** for the whole range (read window
-``[T0 - largest - look-back, T1)``, or all history for lifetime aggregations), and each windowed
-group's snapshots all come from one tile computation (features/transform/tiles.py). Then, per
-snapshot in time order, the single-snapshot path: validate (against the previous snapshot in the
-store, which for every T after T0 is the one this run just wrote), write the validation report,
-write offline (``write_snapshot``: a rerun of a T replaces it, in either format), register it in
-Glue when asked. Derived groups (row-level, no windows) are built per T with the build job's
-own function: there is nothing to share between their snapshots.
+The same stages as :func:`features.pipeline.build_features`, with three differences of shape:
+each source is extracted **once** for the whole range (read window ``[T0 - largest - look-back,
+T1)``, or all history for lifetime aggregations); each group's snapshots are **one DataFrame**
+(windowed groups from stride buckets, features/transform/tiles.py; derived groups from the build
+job's own ``derived_features`` per T, unioned); and every snapshot that passed the gate is written
+in **one pass** (``write_snapshots``). The gate runs per snapshot, oldest first, as the build job
+would: drift for T0 against the store, for every later T against this run's snapshot before it.
 
-A blocking validation result stops the backfill at that snapshot: the earlier snapshots are in
-the store (each passed its own gate, as if the daily job had run), nothing after it is written,
-and the run fails naming it. ``--push-latest`` pushes the newest snapshot of each group through
-the build job's push path once every snapshot is written; without it nothing goes online.
+A blocking validation result stops the backfill at that snapshot: the earlier snapshots are
+written (each passed its own gate, as if the daily job had run), nothing from it on, and the run
+fails naming it. ``--push-latest`` pushes the newest snapshot of each group through the build
+job's push path once every snapshot is written; without it nothing goes online.
 """
 
 from __future__ import annotations
@@ -22,14 +20,17 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from features.catalog.glue import catalog_offline_write
 from features.config import PipelineConf
-from features.constants import EVENT_TIME_FORMAT
+from features.constants import EVENT_TIME, EVENT_TIME_FORMAT
 from features.definitions import FeatureGroup
+from features.load.offline import snapshot_before, write_snapshots
 from features.online.client import usable_write_api
 from features.online.settings import WriteApi
 from features.pipeline import (
@@ -44,12 +45,10 @@ from features.pipeline import (
     plan_reads,
     push_all,
     source_report,
-    validate,
     write_evidence,
-    write_offline,
 )
 from features.report import GroupReport
-from features.transform.tiles import TileGrid, backfill_partials, snapshot_at, tile_grid
+from features.transform.tiles import TileGrid, all_snapshots, backfill_partials, tile_grid
 from features.transform.windows import derived_features
 
 log = logging.getLogger(__name__)
@@ -76,7 +75,7 @@ class BackfillResult(BuildResult):
     """A :class:`BuildResult` plus every snapshot of the range, in the order they were written."""
 
     snapshots: list[SnapshotReport] = field(default_factory=list)
-    #: The tile each windowed group was computed from, e.g. ``{"customer_activity": "1h"}``.
+    #: The bucket (the step) each windowed group was computed from, e.g. ``{"customer_activity": "1d"}``.
     tiles: dict[str, str] = field(default_factory=dict)
 
 
@@ -183,93 +182,138 @@ def _group(
     result: BackfillResult,
     progress: _Progress,
 ) -> Computed:
-    """Every snapshot of one group, in time order; returns the newest, still cached."""
+    """Every snapshot of one group: computed as one DataFrame, checked oldest first, written in
+    one pass; returns the newest, cached."""
     report = result.groups[group.name]
     ex = extracts[group.source.name]
     lookback = conf.snapshot.dropout_lookback
-    partials: DataFrame | None = None
-    if grid is not None:
-        with report.timed("tiles"):
-            partials = backfill_partials(ex.data.accepted, group=group, grid=grid, dropout_lookback=lookback).persist()
-            records = partials.count()
-        progress(f"{group.name}: {records} records of {len(times)} snapshots computed from {_duration(grid)} tiles")
-    report_dir = f"{conf.reports.root.rstrip('/')}/validation/{run_id}"
-    snap: Computed | None = None
-    began = time.perf_counter()
+    with report.timed("compute"):
+        if grid is not None:
+            partials = backfill_partials(ex.data.accepted, group=group, grid=grid, dropout_lookback=lookback)
+            every = all_snapshots(partials, group=group, grid=grid)
+        else:
+            every = reduce(
+                DataFrame.unionByName, (derived_features(ex.data.accepted, group=group, as_of=t) for t in times)
+            )
+        every = every.persist()
+        counts = {str(r[EVENT_TIME]): int(r["count"]) for r in every.groupBy(EVENT_TIME).count().collect()}
+    rows = {t: counts.get(t.strftime(EVENT_TIME_FORMAT), 0) for t in times}
+    how = f"from {_duration(grid)} buckets" if grid is not None else "row by row"
+    progress(f"{group.name}: {sum(rows.values())} records of {len(times)} snapshots computed {how}")
+    entries = [SnapshotReport(group=group.name, as_of=t.strftime(EVENT_TIME_FORMAT), rows=rows[t]) for t in times]
     try:
-        for k, as_of in enumerate(times):
-            if snap is not None:
-                snap.features.unpersist()
-            mark = time.perf_counter()
-            features = (
-                snapshot_at(partials, group=group, grid=grid, index=k)
-                if partials is not None and grid is not None
-                else derived_features(ex.data.accepted, group=group, as_of=as_of)
-            ).persist()
-            snap = Computed(group=group, features=features, entities=features.count())
-            entry = SnapshotReport(group=group.name, as_of=as_of.strftime(EVENT_TIME_FORMAT), rows=snap.entities)
-            result.snapshots.append(entry)
-            if conf.validation.enabled:
-                _validate(spark, conf, snap, ex, as_of, report_dir, entry, report)
-            try:
-                written = write_offline(spark, conf, snap, as_of, run_id)
-            except Exception:
-                entry.status = "failed"
-                report.status = "offline_failed"
-                raise
-            entry.status, entry.offline_path, entry.offline_files = "written", written.path, written.files
-            entry.seconds = round(time.perf_counter() - mark, 3)
-            report.entities, report.offline_path, report.offline_files = snap.entities, written.path, written.files
-            if conf.catalog.glue.enabled:
-                report.catalog = catalog_offline_write(conf, group, snap.features.schema, as_of)
-            progress.done += 1
-            progress(f"{group.name} at {entry.as_of}: {snap.entities} records -> {written.path}")
+        passed = times
+        if conf.validation.enabled:
+            with report.timed("validation"):
+                passed = _validate_all(spark, conf, group, every, rows, ex, run_id, entries, report, progress)
+        result.snapshots.extend(entries[: len(passed) + (len(passed) < len(times))])
+        if passed:
+            with report.timed("offline_write"):
+                try:
+                    written = write_snapshots(
+                        spark,
+                        every,
+                        root=conf.offline_store.root,
+                        group=group.name,
+                        rows={t: rows[t] for t in passed},
+                        run_id=run_id,
+                        write_time=datetime.now(tz=UTC),
+                        format=conf.offline_store.format,
+                        commit_attempts=conf.offline_store.commit_attempts,
+                    )
+                except Exception:
+                    for entry in entries[: len(passed)]:
+                        entry.status = "failed"
+                    report.status = "offline_failed"
+                    raise
+            for entry, t in zip(entries, passed, strict=False):
+                done = written[t]
+                entry.status, entry.offline_path, entry.offline_files = "written", done.path, done.files
+                if conf.catalog.glue.enabled:
+                    report.catalog = catalog_offline_write(conf, group, every.schema, t)
+                progress.done += 1
+            newest = written[passed[-1]]
+            report.entities, report.offline_path, report.offline_files = rows[passed[-1]], newest.path, newest.files
+            progress(f"{group.name}: {len(passed)} snapshots written in one pass -> {newest.path}")
             result.checkpoint()
-    except Exception:
-        if snap is not None:
-            snap.features.unpersist()
-        raise
+        if len(passed) < len(times):
+            blocked = entries[len(passed)]
+            raise ValidationFailedError(
+                f"validation failed at {blocked.as_of}, it and later snapshots not written: "
+                f"{(blocked.validation or {}).get('reason')}"
+            )
+        stamp = times[-1].strftime(EVENT_TIME_FORMAT)
+        latest = every.where(F.col(EVENT_TIME) == F.lit(stamp)).persist()
+        latest.count()
     finally:
-        report.timings["snapshots"] = round(time.perf_counter() - began, 3)
-        if partials is not None:
-            partials.unpersist()
-    assert snap is not None
-    return snap
+        every.unpersist()
+    return Computed(group=group, features=latest, entities=rows[times[-1]])
 
 
-def _validate(
+def _validate_all(
     spark: SparkSession,
     conf: PipelineConf,
-    snap: Computed,
+    group: FeatureGroup,
+    every: DataFrame,
+    rows: dict[datetime, int],
     ex: Extract,
-    as_of: datetime,
-    report_dir: str,
-    entry: SnapshotReport,
+    run_id: str,
+    entries: list[SnapshotReport],
     report: GroupReport,
-) -> None:
-    """The build job's gate on one snapshot, its report written; a blocking verdict stops the backfill."""
-    from features.validate.report import write_validation_report  # imports GX
+    progress: _Progress,
+) -> list[datetime]:
+    """The build job's gate on each snapshot, oldest first, reports written; the times that passed
+    before the first blocking one (all of them when none blocks).
 
-    verdict = validate(spark, conf, snap, ex, as_of, report_dir)
-    write_validation_report(spark, verdict)
-    entry.validation = {
-        "success": verdict.success,
-        "blocking": verdict.blocking,
-        "reason": verdict.summary(),
-        "json_report": verdict.json_report,
-        "html_report": verdict.html_report,
-    }
-    report.validation = {**verdict.to_dict(), "reason": verdict.summary()}
-    if verdict.blocking:
-        entry.status = report.status = "blocked"
-        report.error = f"snapshot {entry.as_of}: {verdict.summary()}"
-        raise ValidationFailedError(
-            f"validation failed at {entry.as_of}, it and later snapshots not written: {verdict.summary()}"
+    The previous snapshot of T0 is the store's; of every later T, this run's snapshot before it:
+    what the store holds before T once that one is written, as in a run of the build job per T.
+    """
+    from features.validate.gate import newest_event_before, validate_snapshot  # imports GX
+    from features.validate.report import write_validation_report
+
+    report_dir = f"{conf.reports.root.rstrip('/')}/validation/{run_id}"
+    ts = group.source.timestamp
+    root, fmt = conf.offline_store.root, conf.offline_store.format
+    previous: DataFrame | None = snapshot_before(spark, root, group.name, min(rows), format=fmt)
+    passed: list[datetime] = []
+    for entry, t in zip(entries, sorted(rows), strict=True):
+        mark = time.perf_counter()
+        features = every.where(F.col(EVENT_TIME) == F.lit(entry.as_of))
+        verdict = validate_snapshot(
+            features,
+            group=group,
+            as_of=t,
+            conf=conf.validation,
+            previous=previous,
+            inputs_latest_event=newest_event_before(ex.data.accepted, ts, t) if group.aggregations and ts else None,
+            report_dir=report_dir,
         )
+        log.log(
+            logging.INFO if verdict.success else logging.WARNING, "%s: validation %s", group.name, verdict.summary()
+        )
+        write_validation_report(spark, verdict)
+        entry.validation = {
+            "success": verdict.success,
+            "blocking": verdict.blocking,
+            "reason": verdict.summary(),
+            "json_report": verdict.json_report,
+            "html_report": verdict.html_report,
+        }
+        entry.seconds = round(time.perf_counter() - mark, 3)
+        report.validation = {**verdict.to_dict(), "reason": verdict.summary()}
+        if verdict.blocking:
+            entry.status = report.status = "blocked"
+            report.error = f"snapshot {entry.as_of}: {verdict.summary()}"
+            return passed
+        passed.append(t)
+        previous = features
+        progress(f"{group.name} at {entry.as_of}: {entry.rows} records passed validation")
+    return passed
 
 
 def _duration(grid: TileGrid) -> str:
-    seconds = int(grid.tile.total_seconds())
+    """The bucket (the step) a group's snapshots are derived from, e.g. ``1d``."""
+    seconds = int(grid.stride.total_seconds())
     for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
         if seconds % size == 0:
             return f"{seconds // size}{unit}"

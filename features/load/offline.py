@@ -62,6 +62,8 @@ _SNAPSHOT_FILE = re.compile(rf"^snapshot-({_TAG})-(.+)-\d{{5}}\.parquet$")
 _WRITING = re.compile(rf"^_writing-({_TAG})-(.+)$")
 #: ``_committed-<T>-<commit stamp>-<run>``: every file of the run is visible; the newest stamp wins.
 _COMMITTED = re.compile(rf"^_committed-({_TAG})-(\d{{8}}T\d{{12}}Z)-(.+)$")
+#: The partition column :func:`write_snapshots` stages each snapshot's files under.
+_STAGED_BY = "snapshot"
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,25 @@ def write_snapshot(
     records.coalesce(files).write.mode("overwrite").parquet(staging)
     stage("staged")
 
+    final_names = _publish_staged(spark, staging, target, tag, run_id, rows, previous, stage)
+    fs.delete(spark, staging)
+    if previous:
+        log.info("%s: replaced the earlier run's snapshot at %s (%d file(s) removed)", group, tag, len(previous))
+    return OfflineWrite(path=target, rows=rows, files=len(final_names))
+
+
+def _publish_staged(
+    spark: SparkSession,
+    staging: str,
+    target: str,
+    tag: str,
+    run_id: str,
+    rows: int,
+    previous: list[str],
+    stage: Callable[[str], None],
+) -> list[str]:
+    """Make the Parquet files staged in ``staging`` snapshot ``tag`` of ``target``, by the marker
+    protocol of the module docstring, and remove ``previous`` (the names it supersedes)."""
     staged = [name for name in fs.list_files(spark, staging) if name.endswith(".parquet")]
     final_names = [f"snapshot-{tag}-{run_id}-{i:05d}.parquet" for i in range(len(staged))]
     for name, final in zip(staged, final_names, strict=True):
@@ -154,10 +175,86 @@ def write_snapshot(
         fs.delete(spark, f"{target}/{name}", recursive=False)
     fs.delete(spark, writing, recursive=False)
     stage("cleaned")
+    return final_names
+
+
+def write_snapshots(
+    spark: SparkSession,
+    df: DataFrame,
+    *,
+    root: str,
+    group: str,
+    rows: dict[datetime, int],
+    run_id: str,
+    write_time: datetime,
+    format: Format = "parquet",
+    commit_attempts: int = 5,
+) -> dict[datetime, OfflineWrite]:
+    """Replace the snapshots of ``group`` at every time of ``rows`` (T -> its record count) with
+    ``df``, whose ``event_time`` tells the snapshots apart: what :func:`write_snapshot` writes at
+    each T, file names, markers and rerun rule included.
+
+    Parquet: every snapshot's files come from one Spark job (staged per T, then made visible T
+    by T, oldest first, by :func:`write_snapshot`'s marker protocol, so a crash leaves each T old
+    or new). Delta: one ``replaceWhere`` commit per snapshot, oldest first, as :func:`write_snapshot`.
+    """
+    times = sorted(rows)
+    if format == "delta":
+        return {
+            t: write_snapshot(
+                spark,
+                df.where(F.col(EVENT_TIME) == F.lit(t.strftime(EVENT_TIME_FORMAT))),
+                root=root,
+                group=group,
+                as_of=t,
+                run_id=run_id,
+                rows=rows[t],
+                write_time=write_time,
+                format="delta",
+                commit_attempts=commit_attempts,
+            )
+            for t in times
+        }
+    staging_root = f"{root.rstrip('/')}/{group}/_staging"
+    staging = f"{staging_root}/backfill-{run_id}"
+    previous: dict[datetime, list[str]] = {}
+    for t in times:
+        target, tag = partition_path(root, group, t), snapshot_tag(t)
+        remove_stale_staging(spark, staging_root, target, tag, now=write_time)
+        previous[t] = heal_snapshot(spark, target, tag)
+    wanted = F.col(EVENT_TIME).isin([t.strftime(EVENT_TIME_FORMAT) for t in times])
+    records = with_offline_metadata(df.where(wanted), write_time)
+    tagged = records.withColumn(_STAGED_BY, F.regexp_replace(F.col(EVENT_TIME), "[-:]", ""))
+    # One task per snapshot (hash of its tag), split at ROWS_PER_FILE: write_snapshot's file count.
+    (
+        tagged.repartition(F.col(_STAGED_BY))
+        .write.mode("overwrite")
+        .option("maxRecordsPerFile", ROWS_PER_FILE)
+        .partitionBy(_STAGED_BY)
+        .parquet(staging)
+    )
+    done: dict[datetime, OfflineWrite] = {}
+    for t in times:
+        tag, target = snapshot_tag(t), partition_path(root, group, t)
+        here = f"{staging}/{_STAGED_BY}={tag}"
+        if not fs.exists(spark, here):  # no records: write_snapshot's one empty file
+            done[t] = write_snapshot(
+                spark,
+                df.where(F.lit(False)),
+                root=root,
+                group=group,
+                as_of=t,
+                run_id=run_id,
+                rows=0,
+                write_time=write_time,
+            )
+            continue
+        names = _publish_staged(spark, here, target, tag, run_id, rows[t], previous[t], lambda _: None)
+        if previous[t]:
+            log.info("%s: replaced the earlier run's snapshot at %s (%d file(s) removed)", group, tag, len(previous[t]))
+        done[t] = OfflineWrite(path=target, rows=rows[t], files=len(names))
     fs.delete(spark, staging)
-    if previous:
-        log.info("%s: replaced the earlier run's snapshot at %s (%d file(s) removed)", group, tag, len(previous))
-    return OfflineWrite(path=target, rows=rows, files=len(final_names))
+    return done
 
 
 def heal_snapshot(spark: SparkSession, target: str, tag: str) -> list[str]:

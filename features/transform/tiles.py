@@ -5,34 +5,30 @@ A backfill wants the snapshots ``T_k = T0 + k * stride`` for ``k = 0 .. K-1``, e
 costs snapshots x window; this module reads the rows once and derives every snapshot from
 partial aggregates (docs/backfill.md has the design and its cost).
 
-Time is cut into tiles ``[T0 + j * tile, T0 + (j + 1) * tile)`` (``j`` may be negative), with
-``tile`` the greatest common divisor of the stride, every window and the drop-out look-back, so
-every window of every snapshot is a whole number of tiles: snapshot ``k`` sits at tile position
-``k * s`` (``s = stride / tile``) and window ``w`` (``W`` tiles) covers tiles ``k*s - W <= j < k*s``.
-Read the other way, tile ``j`` counts in window ``W`` for the snapshots
-``floor(j / s) + 1 <= k < floor((j + W) / s) + 1``: an interval of snapshot indexes. Everything
-below turns intervals into +x / -x deltas at their two ends and takes a running sum per entity:
+Time is cut into buckets of one stride, ``[T0 + b * stride, T0 + (b + 1) * stride)`` (``b`` may
+be negative), and a window is whole strides plus a remainder, ``w = q * stride + r``: a row of
+bucket ``b`` counts in ``w`` for the snapshots ``b + 1 .. b + q``, and for ``b + q + 1`` too when
+it lies in the last ``r`` of its bucket. So daily snapshots need day buckets (plus, for a 1h
+window, each day's last hour), not hourly tiles. Everything below turns intervals of snapshot
+indexes into +x / -x deltas at their two ends, sums them per (entity, snapshot) and takes a
+running sum per entity (docs/backfill.md has the table):
 
-* counts, sums and the two halves of an average: a tile's value is added at the first snapshot
-  its window reaches and subtracted at the first one it leaves; deltas are summed per
-  (entity, snapshot) before the running sum, so that pass sees at most entities x snapshots rows;
-* exact distinct counts: for each (entity, value) pair, its active stride buckets give intervals
-  whose starts strictly increase and whose ends never decrease, so merging an interval with its
-  neighbours only needs ``lag`` / ``lead``: +1 where a merged run starts, -1 where it ends;
-  the running sum is then the number of distinct values in the window (cost ~ pairs x active
-  buckets x windows, independent of the window's length);
-* which entities a snapshot holds (every entity with a row in its largest window plus the
-  look-back): the same intervals for any row, merged into runs and expanded to the snapshots
-  they cover, so that expansion produces exactly the output rows;
-* lifetime aggregations (``days_since_last``): the newest matching time of each tile from the
-  first snapshot after it on, as a running max over all history;
-* ``min`` / ``max`` / ``last`` are not invertible: a range frame over the tile rows of the entity
-  (``W`` tiles preceding) evaluated at the snapshot rows; its cost grows with the tiles in a
-  window, which is why the invertible aggregations avoid it.
+* counts, sums and the two halves of an average: per bucket, over the whole bucket and over its
+  last ``r`` for each remainder;
+* exact distinct counts: every distinct column of one type in one pass over stacked
+  (aggregation, value) rows; a pair's interval per active bucket, cut at its next active bucket
+  (``lead``), so intervals never overlap (cost ~ pairs x active buckets x windows);
+* which entities a snapshot holds: +1 / -1 over each bucket's band (largest window plus the
+  look-back); the running count is positive exactly where the entity is in the snapshot;
+* lifetime aggregations (``days_since_last``): the newest matching time per bucket from the next
+  snapshot on, a running max;
+* ``min`` / ``max`` / ``last`` are not invertible: a range frame over tiles of
+  ``gcd(stride, windows, look-back)`` (``W`` tiles preceding) at the snapshot rows.
 
 The result holds, per (entity, snapshot), the same partial columns the single-snapshot plan
-finishes (``windows._Plan``), so :func:`snapshot_at` applies the very same final expressions:
-same columns, types and order as ``window_aggregates``.
+finishes (``windows._Plan``), so :func:`snapshot_at` (one snapshot) and :func:`all_snapshots`
+(every one, ``event_time`` telling them apart) apply the very same final expressions: same
+columns, types and order as ``window_aggregates``.
 """
 
 from __future__ import annotations
@@ -55,10 +51,15 @@ from features.transform.windows import _Plan
 SNAPSHOT_INDEX = "_snapshot"
 _TILE = "_tile"
 _BUCKET = "_bucket"
-_LAST_TILE = "_last_tile"
+#: A row's time in microseconds since the first snapshot T0 (negative before it).
+_REL = "_rel"
+#: The newest ``_REL`` of a bucket (of the entity, or of an (entity, value) pair).
+_LAST = "_last"
 _K = "_k"
-_LO, _HI = "_lo", "_hi"
-_KIND = "_kind"  # 0: a delta row, 1: an output row (deltas at the same k come first)
+#: The running count of buckets whose band holds the snapshot: > 0 where the entity is in it.
+_PRESENT = "_present"
+_WHICH, _VALUE = "_which", "_value"
+_J, _D = "_j", "_d"
 _MICROS = 1_000_000
 
 
@@ -111,10 +112,11 @@ def snapshot_times(start: datetime, end: datetime, step: timedelta) -> list[date
 
 
 def tile_grid(group: FeatureGroup, times: list[datetime], *, dropout_lookback: timedelta) -> TileGrid:
-    """The tiles for ``times`` (evenly spaced, see :func:`snapshot_times`) of ``group``.
+    """The grid for ``times`` (evenly spaced, see :func:`snapshot_times`) of ``group``.
 
-    The tile is the greatest common divisor of the stride, the windows and the look-back, so a
-    1h window with daily snapshots gives 1h tiles: any stride works for any window.
+    Counts, sums, averages and distinct counts come from stride buckets whatever the windows; the
+    ``tile`` (the greatest common divisor of the stride, the windows and the look-back: 1h for a 1h
+    window with daily snapshots) is what ``min`` / ``max`` / ``last`` are computed from.
     """
     if group.derived:
         raise TileError(f"{group.name} has derived features, not windows: it is built per snapshot, not from tiles")
@@ -160,15 +162,15 @@ def backfill_partials(df: DataFrame, *, group: FeatureGroup, grid: TileGrid, dro
     assert largest is not None and group.source.timestamp is not None  # windowed groups only
     key, ts = group.entity.join_key, group.source.timestamp
     plan = _Plan(group, grid.start)
-    s = grid.tiles_per_stride
-    band = grid.tiles(largest.length + dropout_lookback)
+    stride = _micros(grid.stride)
     end = grid.start + (grid.count - 1) * grid.stride
     origin = int(grid.start.timestamp()) * _MICROS
     rows = df.where(F.col(ts) < F.timestamp_micros(F.lit(int(end.timestamp()) * _MICROS)))
     start = read_start(group, grid, dropout_lookback)
     if start is not None:
         rows = rows.where(F.col(ts) >= F.timestamp_micros(F.lit(int(start.timestamp()) * _MICROS)))
-    rows = rows.withColumn(_TILE, _floor_div(F.unix_micros(F.col(ts)) - F.lit(origin), _micros(grid.tile)))
+    rel = F.unix_micros(F.col(ts)) - F.lit(origin)
+    rows = rows.withColumn(_REL, rel).withColumn(_BUCKET, _floor_div(F.col(_REL), stride))
 
     specs = [spec for spec in plan.specs if spec.aggregation is not None]
     invertible = [sp for sp in specs if sp.aggregation and sp.aggregation.op in ("count", "sum", "avg")]
@@ -178,18 +180,17 @@ def backfill_partials(df: DataFrame, *, group: FeatureGroup, grid: TileGrid, dro
         dict.fromkeys(sp.aggregation for sp in specs if sp.aggregation and sp.aggregation.op == "count_distinct")
     )
 
-    tile_cols = {**_tile_partials(invertible, ts), **_tile_partials(sliding, ts), **_tile_partials(lifetime, ts)}
-    # Read by three branches of one plan: Spark reuses its exchange, so it is computed once.
-    tiles = rows.groupBy(key, _TILE).agg(*(c.alias(n) for n, c in tile_cols.items()))
-
-    skeleton = _present(tiles, key=key, s=s, band=band, count=grid.count)
-    deltas = [
-        _invertible_deltas(tiles, invertible, lifetime, key=key, grid=grid),
-        *(_distinct_deltas(rows, agg, plan, key=key, grid=grid) for agg in distinct),
-    ]
-    merged = _running(skeleton, [d for d in deltas if d is not None], key=key, invertible=invertible, lifetime=lifetime)
+    band = _micros(largest.length + dropout_lookback)
+    buckets = rows.groupBy(key, _BUCKET).agg(
+        F.max(_REL).alias(_LAST), *(c.alias(n) for n, c in _bucket_partials(invertible, lifetime, ts, stride).items())
+    )
+    deltas = [_bucket_deltas(buckets, invertible, lifetime, key=key, grid=grid, band=band)]
+    for aggs in _by_type(df, distinct):
+        deltas.append(_distinct_deltas(rows, aggs, plan, key=key, grid=grid))
+    merged = _running(deltas, key=key, count=grid.count, maxes={sp.name for sp in lifetime})
     if sliding:
-        merged = merged.join(_sliding(tiles, skeleton, sliding, key=key, grid=grid), [key, SNAPSHOT_INDEX], "left")
+        tiles = _tiles(rows, sliding, key=key, ts=ts, grid=grid)
+        merged = merged.join(_sliding(tiles, merged, sliding, key=key, grid=grid), [key, SNAPSHOT_INDEX], "left")
     return merged
 
 
@@ -197,38 +198,50 @@ def _micros(length: timedelta) -> int:
     return _seconds(length) * _MICROS
 
 
-def _tile_partials(specs: list[FeatureSpec], ts: str) -> dict[str, Column]:
-    """Per tile, the partial of each aggregation (not yet per window): ``_t_<partial name>``."""
+def _in_tail(remainder: int, stride: int) -> Column:
+    """Whether a row lies in the last ``remainder`` microseconds of its stride bucket."""
+    return (F.col(_BUCKET) + F.lit(1)) * F.lit(stride) - F.col(_REL) <= F.lit(remainder)
+
+
+def _split(length: timedelta, stride: int) -> tuple[int, int]:
+    """A window as whole strides and the remainder: ``length = q * stride + r`` (microseconds)."""
+    return divmod(_micros(length), stride)
+
+
+def _bucket_partials(
+    invertible: list[FeatureSpec], lifetime: list[FeatureSpec], ts: str, stride: int
+) -> dict[str, Column]:
+    """Per (entity, stride bucket): each aggregation over the whole bucket (``_f_<agg>``), over the
+    last ``r`` of it for every window remainder ``r`` (``_r<r>_<agg>``), and the lifetime maxes."""
     out: dict[str, Column] = {}
-    for spec in specs:
+    for spec in invertible:
+        agg, window = spec.aggregation, spec.window
+        assert agg is not None and window is not None
+        cond = agg.filter.to_column() if agg.filter is not None else F.lit(True)
+        remainder = _split(window.length, stride)[1]
+        parts = [("_f", cond)] + ([(f"_r{remainder}", cond & _in_tail(remainder, stride))] if remainder else [])
+        for prefix, where_ in parts:
+            base = f"{prefix}_{agg.name}"
+            if agg.op == "count":
+                out[base] = F.count(F.when(where_, F.lit(1)))
+            else:
+                assert agg.column is not None
+                out[f"{base}__sum"] = F.sum(F.when(where_, F.col(agg.column)))
+                if agg.op == "avg":
+                    out[f"{base}__n"] = F.count(F.when(where_, F.col(agg.column)))
+    for spec in lifetime:
         agg = spec.aggregation
         assert agg is not None
         cond = agg.filter.to_column() if agg.filter is not None else F.lit(True)
-        value = F.col(agg.column) if agg.column else None
-        base = f"_t_{agg.name}"
-        if agg.op == "count":
-            out[base] = F.count(F.when(cond, F.lit(1)))
-        elif agg.op in ("sum", "avg"):
-            assert value is not None
-            out[f"{base}__sum"] = F.sum(F.when(cond, value))
-            if agg.op == "avg":
-                out[f"{base}__n"] = F.count(F.when(cond, value))
-        elif agg.op in ("min", "max"):
-            assert value is not None
-            out[base] = (F.min if agg.op == "min" else F.max)(F.when(cond, value))
-        elif agg.op == "last":
-            assert value is not None
-            out[base] = F.max(F.when(cond, F.struct(F.col(ts), value)))
-        elif agg.op == "days_since_last":
-            out[base] = F.max(F.when(cond, F.col(ts)))
+        out[f"_l_{agg.name}"] = F.max(F.when(cond, F.col(ts)))
     return out
 
 
-def _partial_names(spec: FeatureSpec) -> list[tuple[str, str]]:
-    """(partial column of the plan, tile column it comes from) for one invertible feature."""
+def _sources(spec: FeatureSpec, prefix: str) -> list[tuple[str, str]]:
+    """(partial column of the plan, bucket column it comes from) for one invertible feature."""
     agg = spec.aggregation
     assert agg is not None
-    base = f"_t_{agg.name}"
+    base = f"{prefix}_{agg.name}"
     if agg.op == "count":
         return [(spec.name, base)]
     if agg.op == "sum":
@@ -236,36 +249,9 @@ def _partial_names(spec: FeatureSpec) -> list[tuple[str, str]]:
     return [(f"{spec.name}__sum", f"{base}__sum"), (f"{spec.name}__n", f"{base}__n")]
 
 
-def _k_after(tile: Column, offset: int, s: int) -> Column:
-    """The first snapshot index whose position ``k * s`` is past ``tile + offset``."""
-    return _floor_div(tile + F.lit(offset), s) + F.lit(1)
-
-
-def _present(tiles: DataFrame, *, key: str, s: int, band: int, count: int) -> DataFrame:
-    """(entity, snapshot index) for every snapshot holding the entity: a row in its band."""
-    buckets = (
-        tiles.where(F.col(_TILE) >= F.lit(-band))
-        .groupBy(key, _floor_div(F.col(_TILE), s).alias(_BUCKET))
-        .agg(F.max(_TILE).alias(_LAST_TILE))
-        .select(key, _BUCKET, (F.col(_BUCKET) + 1).alias(_LO), _k_after(F.col(_LAST_TILE), band, s).alias(_HI))
-    )
-    by_bucket = Window.partitionBy(key).orderBy(_BUCKET)
-    starts = buckets.select(
-        key,
-        _BUCKET,
-        _LO,
-        _HI,
-        F.when(F.lag(_HI).over(by_bucket) >= F.col(_LO), F.lit(0)).otherwise(F.lit(1)).alias("_starts"),
-    )
-    runs = (
-        starts.select(
-            key, _LO, _HI, F.sum("_starts").over(by_bucket.rowsBetween(Window.unboundedPreceding, 0)).alias("_run")
-        )
-        .groupBy(key, "_run")
-        .agg(F.greatest(F.min(_LO), F.lit(0)).alias(_LO), F.least(F.max(_HI), F.lit(count)).alias(_HI))
-        .where(F.col(_LO) < F.col(_HI))
-    )
-    return runs.select(key, F.explode(F.sequence(F.col(_LO), F.col(_HI) - 1)).alias(SNAPSHOT_INDEX))
+def _k_after(rel: Column, length: int, stride: int) -> Column:
+    """The first snapshot index whose time ``k * stride`` is past ``rel + length`` (microseconds)."""
+    return _floor_div(rel + F.lit(length), stride) + F.lit(1)
 
 
 def _clamp(k: Column) -> Column:
@@ -273,117 +259,171 @@ def _clamp(k: Column) -> Column:
     return F.greatest(k, F.lit(0))
 
 
-def _invertible_deltas(
-    tiles: DataFrame,
+def _add(a: Column | None, b: Column) -> Column:
+    """``a + b`` where a null term counts as nothing (null only when both are)."""
+    if a is None:
+        return b
+    return F.when(a.isNull(), b).when(b.isNull(), a).otherwise(a + b)
+
+
+def _bucket_deltas(
+    buckets: DataFrame,
     invertible: list[FeatureSpec],
     lifetime: list[FeatureSpec],
     *,
     key: str,
     grid: TileGrid,
-) -> DataFrame | None:
-    """+x where a tile enters a window, -x where it leaves; the lifetime max from the snapshot after it."""
-    if not invertible and not lifetime:
-        return None
-    s = grid.tiles_per_stride
-    tile = F.col(_TILE)
-    # partial column -> (its window in tiles, or None for a lifetime max; the tile column it comes from)
-    columns: dict[str, tuple[int | None, str]] = {}
+    band: int,
+) -> DataFrame:
+    """Per bucket, +x where a window starts holding it and -x where it stops, for every window;
+    the presence count (+1 / -1 over the band) and the lifetime maxes from the next snapshot on.
+
+    A bucket ``b`` counts in window ``q * stride + r`` for snapshots ``b + 1 .. b + q`` and, when
+    ``r > 0``, its last ``r`` counts at snapshot ``b + q + 1`` too.
+    """
+    stride = _micros(grid.stride)
+    bucket = F.col(_BUCKET)
+    # snapshot offset from the bucket -> partial column -> value added there
+    at: dict[int, dict[str, Column]] = {}
+
+    def interval(name: str, source: str, lo: int, hi: int) -> None:
+        if hi <= lo:
+            return
+        value = F.when(bucket + F.lit(hi) > 0, F.col(source))  # null once it left every snapshot's window
+        at.setdefault(lo, {})[name] = _add(at.get(lo, {}).get(name), value)
+        at.setdefault(hi, {})[name] = _add(at.get(hi, {}).get(name), -value)
+
+    types: dict[str, str] = {}
     for spec in invertible:
         assert spec.window is not None
-        for name, source in _partial_names(spec):
-            columns[name] = (grid.tiles(spec.window.length), source)
+        q, r = _split(spec.window.length, stride)
+        for name, source in _sources(spec, "_f"):
+            interval(name, source, 1, q + 1)
+            types[name] = buckets.schema[source].dataType.simpleString()
+        if r:
+            for name, source in _sources(spec, f"_r{r}"):
+                interval(name, source, q + 1, q + 2)
     for spec in lifetime:
         assert spec.aggregation is not None
-        columns[spec.name] = (None, f"_t_{spec.aggregation.name}")
-    types = {name: tiles.schema[source].dataType.simpleString() for name, (_, source) in columns.items()}
-
-    def value(name: str) -> Column:
-        """The tile's value, null once it has left its window for every snapshot (old history)."""
-        width, source = columns[name]
-        if width is None:
-            return F.col(source)
-        return F.when(_k_after(tile, width, s) > 0, F.col(source))
-
-    entries = [F.struct(_clamp(_k_after(tile, 0, s)).alias(_K), *(value(n).alias(n) for n in columns))]
-    for width in sorted({w for w, _ in columns.values() if w is not None}):
+        at.setdefault(1, {})[spec.name] = F.col(f"_l_{spec.aggregation.name}")
+        types[spec.name] = buckets.schema[f"_l_{spec.aggregation.name}"].dataType.simpleString()
+    names = list(types)
+    present_to = _k_after(F.col(_LAST), band, stride)
+    keep = present_to > 0
+    entries = [
+        F.struct(
+            _clamp(bucket + F.lit(1)).alias(_K),
+            F.when(keep, F.lit(1)).alias(_PRESENT),
+            *(at.get(1, {}).get(n, F.lit(None)).cast(types[n]).alias(n) for n in names),
+        ),
+        F.struct(
+            _clamp(present_to).alias(_K),
+            F.when(keep, F.lit(-1)).alias(_PRESENT),
+            *(F.lit(None).cast(types[n]).alias(n) for n in names),
+        ),
+    ]
+    for offset in sorted(o for o in at if o != 1):
         entries.append(
             F.struct(
-                _clamp(_k_after(tile, width, s)).alias(_K),
-                *((-value(n) if w == width else F.lit(None).cast(types[n])).alias(n) for n, (w, _) in columns.items()),
+                _clamp(bucket + F.lit(offset)).alias(_K),
+                F.lit(None).cast("int").alias(_PRESENT),
+                *(at[offset].get(n, F.lit(None)).cast(types[n]).alias(n) for n in names),
             )
         )
-    exploded = tiles.select(key, F.explode(F.array(*entries)).alias("_d")).select(key, "_d.*")
-    return exploded.where(F.col(_K) < F.lit(grid.count)).withColumnRenamed(_K, SNAPSHOT_INDEX)
+    exploded = buckets.select(key, F.explode(F.array(*entries)).alias("_d")).select(key, "_d.*")
+    useful = reduce(lambda a, b: a | b, (F.col(n).isNotNull() for n in [_PRESENT, *names]))
+    return exploded.where((F.col(_K) < F.lit(grid.count)) & useful)
 
 
-def _distinct_deltas(rows: DataFrame, agg: Aggregation, plan: _Plan, *, key: str, grid: TileGrid) -> DataFrame:
-    """+1 where a merged run of an (entity, value) pair starts in window w, -1 where it ends."""
-    assert agg.column is not None
-    s = grid.tiles_per_stride
-    specs = [sp for sp in plan.specs if sp.aggregation is agg]
-    keep = F.col(agg.column).isNotNull()
-    if agg.filter is not None:
-        keep = keep & agg.filter.to_column()
-    largest = max(sp.window.seconds for sp in specs if sp.window is not None)
-    keep = keep & (F.col(_TILE) >= F.lit(-grid.tiles(timedelta(seconds=largest))))
+def _by_type(df: DataFrame, distinct: list[Aggregation]) -> list[list[Aggregation]]:
+    """The distinct aggregations in batches of one column type: a batch is de-duplicated in one pass."""
+    batches: dict[str, list[Aggregation]] = {}
+    for agg in distinct:
+        assert agg.column is not None
+        batches.setdefault(df.schema[agg.column].dataType.simpleString(), []).append(agg)
+    return list(batches.values())
+
+
+def _distinct_deltas(rows: DataFrame, aggs: list[Aggregation], plan: _Plan, *, key: str, grid: TileGrid) -> DataFrame:
+    """+1 where an (entity, value) pair starts counting in window w, -1 where it stops, for every
+    distinct aggregation of ``aggs`` (one column type) in one pass over stacked (aggregation, value) rows.
+
+    Per pair, each active stride bucket ``b`` counts in window w for snapshots ``b + 1 <= k < hi``
+    (``hi`` from the pair's last time in the bucket), cut at the start of the pair's next active
+    bucket, so the intervals of a pair never overlap and their +1 / -1 sum to its presence.
+    """
+    stride = _micros(grid.stride)
+    stacked = []
+    for i, agg in enumerate(aggs):
+        assert agg.column is not None
+        keep = F.col(agg.column).isNotNull()
+        if agg.filter is not None:
+            keep = keep & agg.filter.to_column()
+        specs = [sp for sp in plan.specs if sp.aggregation is agg]
+        largest = max(_micros(sp.window.length) for sp in specs if sp.window is not None)
+        keep = keep & (F.col(_REL) >= F.lit(-largest))
+        stacked.append(F.struct(F.lit(i).alias(_WHICH), F.when(keep, F.col(agg.column)).alias(_VALUE)))
     pairs = (
-        rows.where(keep)
-        .groupBy(key, agg.column, _floor_div(F.col(_TILE), s).alias(_BUCKET))
-        .agg(F.max(_TILE).alias(_LAST_TILE))
+        rows.select(key, _BUCKET, _REL, F.explode(F.array(*stacked)).alias("_s"))
+        .select(key, _BUCKET, _REL, "_s.*")
+        .where(F.col(_VALUE).isNotNull())
+        .groupBy(key, _WHICH, _VALUE, _BUCKET)
+        .agg(F.max(_REL).alias(_LAST))
     )
-    by_pair = Window.partitionBy(key, agg.column).orderBy(_BUCKET)
-    # Neighbours first: window functions cannot sit inside the generator.
-    ends = {
-        sp.name: _k_after(F.col(_LAST_TILE), grid.tiles(sp.window.length), s) for sp in specs if sp.window is not None
-    }
-    pairs = pairs.select(
-        key,
-        (F.col(_BUCKET) + 1).alias(_LO),
-        (F.lead(_BUCKET).over(by_pair) + 1).alias("_next_lo"),
-        *(end.alias(f"_hi_{name}") for name, end in ends.items()),
-        *(F.lag(end).over(by_pair).alias(f"_prev_hi_{name}") for name, end in ends.items()),
-    )
-    lo, next_lo = F.col(_LO), F.col("_next_lo")
+    by_pair = Window.partitionBy(key, _WHICH, _VALUE).orderBy(_BUCKET)
+    pairs = pairs.select(key, _WHICH, _BUCKET, _LAST, (F.lead(_BUCKET).over(by_pair) + F.lit(1)).alias("_next_lo"))
+    lo = F.col(_BUCKET) + F.lit(1)
+    names: list[str] = []
     entries = []
-    for spec in specs:
-        hi, prev_hi = F.col(f"_hi_{spec.name}"), F.col(f"_prev_hi_{spec.name}")
-        start = F.when(prev_hi.isNull() | (lo > prev_hi), F.lit(1))
-        stop = F.when(next_lo.isNull() | (hi < next_lo), F.lit(-1))
-        for k, delta in ((lo, start), (hi, stop)):
-            fields = [(delta if o is spec else F.lit(None)).cast("bigint").alias(o.name) for o in specs]
-            entries.append(F.struct(_clamp(k).alias(_K), *fields))
+    for i, agg in enumerate(aggs):
+        for spec in (sp for sp in plan.specs if sp.aggregation is agg):
+            assert spec.window is not None
+            names.append(spec.name)
+            # least() skips a null: a pair's last bucket is cut by nothing.
+            hi = F.least(_k_after(F.col(_LAST), _micros(spec.window.length), stride), F.col("_next_lo"))
+            live = (F.col(_WHICH) == F.lit(i)) & (hi > lo) & (hi > 0)
+            for k, delta in ((lo, 1), (hi, -1)):
+                entries.append(
+                    F.struct(_clamp(k).alias(_K), F.when(live, F.lit(len(names) - 1)).alias(_J), F.lit(delta).alias(_D))
+                )
     exploded = pairs.select(key, F.explode(F.array(*entries)).alias("_d")).select(key, "_d.*")
-    names = [sp.name for sp in specs]
-    return exploded.where((F.col(_K) < F.lit(grid.count)) & F.coalesce(*(F.col(n) for n in names)).isNotNull()).select(
-        key, F.col(_K).alias(SNAPSHOT_INDEX), *(F.col(n) for n in names)
-    )
+    kept = exploded.where(F.col(_J).isNotNull() & (F.col(_K) < F.lit(grid.count)))
+    return kept.select(key, _K, *(F.when(F.col(_J) == F.lit(j), F.col(_D)).alias(n) for j, n in enumerate(names)))
 
 
-def _running(
-    skeleton: DataFrame,
-    deltas: list[DataFrame],
-    *,
-    key: str,
-    invertible: list[FeatureSpec],
-    lifetime: list[FeatureSpec],
-) -> DataFrame:
-    """Sum the deltas per (entity, snapshot), then run them up per entity; keep the output rows."""
-    out = skeleton.select(key, SNAPSHOT_INDEX)
-    if not deltas:
-        return out
+def _running(deltas: list[DataFrame], *, key: str, count: int, maxes: set[str]) -> DataFrame:
+    """Sum the deltas per (entity, snapshot), run them up per entity, and expand each row to the
+    snapshots until the entity's next delta, keeping those where the entity is present."""
     every = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), deltas)
-    maxes = {sp.name for sp in lifetime}
-    names = [c for c in every.columns if c not in (key, SNAPSHOT_INDEX)]
-    per_k = every.groupBy(key, SNAPSHOT_INDEX).agg(*((F.max(n) if n in maxes else F.sum(n)).alias(n) for n in names))
-    both = per_k.withColumn(_KIND, F.lit(0)).unionByName(skeleton.withColumn(_KIND, F.lit(1)), allowMissingColumns=True)
-    upto = Window.partitionBy(key).orderBy(SNAPSHOT_INDEX, _KIND).rowsBetween(Window.unboundedPreceding, 0)
-    ran = both.select(
+    names = [c for c in every.columns if c not in (key, _K)]
+    per_k = every.groupBy(key, _K).agg(*((F.max(n) if n in maxes else F.sum(n)).alias(n) for n in names))
+    by_k = Window.partitionBy(key).orderBy(_K)
+    upto = by_k.rowsBetween(Window.unboundedPreceding, 0)
+    ran = per_k.select(
         key,
-        SNAPSHOT_INDEX,
-        _KIND,
+        _K,
+        F.coalesce(F.lead(_K).over(by_k), F.lit(count)).alias("_until"),
         *((F.max(n) if n in maxes else F.sum(n)).over(upto).alias(n) for n in names),
     )
-    return ran.where(F.col(_KIND) == 1).drop(_KIND)
+    present = ran.where(F.col(_PRESENT) > 0)
+    out = [n for n in names if n != _PRESENT]
+    return present.select(key, F.explode(F.sequence(F.col(_K), F.col("_until") - F.lit(1))).alias(SNAPSHOT_INDEX), *out)
+
+
+def _tiles(rows: DataFrame, sliding: list[FeatureSpec], *, key: str, ts: str, grid: TileGrid) -> DataFrame:
+    """The gcd tiles min / max / last need: per (entity, tile), each aggregation's partial ``_t_<agg>``."""
+    tile = _floor_div(F.col(_REL), _micros(grid.tile)).alias(_TILE)
+    out: dict[str, Column] = {}
+    for spec in sliding:
+        agg = spec.aggregation
+        assert agg is not None and agg.column is not None
+        cond = agg.filter.to_column() if agg.filter is not None else F.lit(True)
+        value = F.col(agg.column)
+        if agg.op == "last":
+            out[f"_t_{agg.name}"] = F.max(F.when(cond, F.struct(F.col(ts), value)))
+        else:
+            out[f"_t_{agg.name}"] = (F.min if agg.op == "min" else F.max)(F.when(cond, value))
+    return rows.groupBy(key, tile).agg(*(c.alias(n) for n, c in out.items()))
 
 
 def _sliding(
@@ -412,4 +452,26 @@ def snapshot_at(partials: DataFrame, *, group: FeatureGroup, grid: TileGrid, ind
     plan = _Plan(group, as_of)
     return partials.where(F.col(SNAPSHOT_INDEX) == F.lit(index)).select(
         F.col(group.entity.join_key), F.lit(as_of.strftime(EVENT_TIME_FORMAT)).alias(EVENT_TIME), *plan.finals()
+    )
+
+
+def all_snapshots(partials: DataFrame, *, group: FeatureGroup, grid: TileGrid) -> DataFrame:
+    """Every snapshot of the grid in one DataFrame: the rows :func:`snapshot_at` gives for each
+    index, ``event_time`` telling them apart, so all of them can be checked and written in one pass."""
+    plan = _Plan(group, grid.start)
+    stamps = F.array(*(F.lit(t.strftime(EVENT_TIME_FORMAT)) for t in grid.times))
+    # The snapshot time in epoch microseconds, for the finals that read T (days since the last row).
+    as_of = F.lit(int(grid.start.timestamp()) * _MICROS) + F.col(SNAPSHOT_INDEX) * F.lit(_micros(grid.stride))
+    finals = []
+    for spec, final in zip(plan.specs, plan.finals(), strict=True):
+        if spec.aggregation is not None and spec.aggregation.op == "days_since_last":
+            # windows.whole_days_between with T a column: whole days, rounded down.
+            days = F.floor((as_of - F.unix_micros(F.col(spec.name))) / F.lit(86_400 * _MICROS))
+            finals.append(days.cast("bigint").alias(spec.name))
+        else:
+            finals.append(final)
+    return partials.select(
+        F.col(group.entity.join_key),
+        F.element_at(stamps, (F.col(SNAPSHOT_INDEX) + F.lit(1)).cast("int")).alias(EVENT_TIME),
+        *finals,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from pyspark.sql import SparkSession
 
@@ -61,7 +62,7 @@ def test_now_as_of_a_version_and_as_of_a_time(spark: SparkSession, tmp_path: Pat
         "customer_profile",
     ]
 
-    def ages(out: str, *extra: str) -> tuple[dict[str, tuple[int | None, str | None]], dict[str, object]]:
+    def ages(out: str, *extra: str) -> tuple[dict[str, tuple[int | None, str | None]], dict[str, Any]]:
         assert main([*base, "--out", str(tmp_path / out), *extra]) == 0
         rows = spark.read.parquet(str(tmp_path / out)).collect()
         used = {

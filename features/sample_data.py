@@ -3,7 +3,9 @@
 Same seed, same bytes: a few thousand customers, a few hundred thousand clickstream events over
 100 days as ``dt=YYYY-MM-DD/`` gzip JSON lines (with the messiness real event logs have: replays,
 late arrivals, non-UTC offsets, a sprinkle of unusable lines), and the orders and customers tables
-as Parquet snapshot exports.
+as Parquet snapshot exports, and a labels table for ``feature-pipeline training-set``
+(``labels/churn.csv``: label times in the month before the sample's end, with ties, duplicates,
+zone offsets, labels before any snapshot and an entity no source knows).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import logging
 import random
 import shutil
 from collections import defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,7 @@ def generate(
     spark: SparkSession, out: Path, *, seed: int, customers: int, events: int, as_of: datetime, force: bool = False
 ) -> None:
     """Write the sample under ``out`` (clickstream/, rds/orders/, rds/customers/); idempotent."""
-    manifest = {"seed": seed, "customers": customers, "events": events, "as_of": as_of.isoformat(), "version": 1}
+    manifest = {"seed": seed, "customers": customers, "events": events, "as_of": as_of.isoformat(), "version": 2}
     marker = out / "_manifest.json"
     if not force and marker.is_file() and json.loads(marker.read_text()) == manifest:
         log.info("sample data already at %s (seed %d); use --force to regenerate", out, seed)
@@ -47,8 +49,49 @@ def generate(
     n_events = _write_clickstream(rng, out / "clickstream" / "events", ids, events, as_of)
     orders = _orders(rng, ids, as_of)
     _write_tables(spark, out / "rds", orders, rows)
+    # Its own generator: adding the labels left every other byte of the sample as it was.
+    n_labels = write_labels(random.Random(f"labels-{seed}"), out / "labels" / "churn.csv", ids, as_of)
     marker.write_text(json.dumps(manifest, indent=2))
-    log.info("sample data written to %s: %d events, %d orders, %d customers", out, n_events, len(orders), len(rows))
+    log.info(
+        "sample data written to %s: %d events, %d orders, %d customers, %d labels",
+        out,
+        n_events,
+        len(orders),
+        len(rows),
+        n_labels,
+    )
+
+
+#: Label times fall in this many days before the sample's end.
+LABEL_DAYS = 8
+#: The zones label times are written in: UTC with a Z, and two offsets (the times are instants).
+LABEL_ZONES = (UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5)))
+
+
+def write_labels(rng: random.Random, path: Path, ids: list[str], as_of: datetime) -> int:
+    """A churn labels table: ``customer_id, label_time, churned_30d, label_id`` as CSV with a header.
+
+    Label times fall in the :data:`LABEL_DAYS` days before ``as_of`` (the README's backfill of the
+    last week's daily snapshots covers most; the first day or so is before it, so those rows get nulls), a tenth exactly
+    on a UTC midnight (a tie with a daily snapshot), in one of :data:`LABEL_ZONES`. Some rows are
+    duplicated and a few name a customer no source has (always nulls).
+    """
+    labels: list[tuple[str, str, str]] = []
+    for cid in rng.sample(ids, k=max(1, (2 * len(ids)) // 3)):
+        for _ in range(rng.choice((1, 1, 2, 3))):
+            if rng.random() < 0.1:
+                moment = as_of - timedelta(days=rng.randrange(0, LABEL_DAYS))
+            else:
+                moment = as_of - timedelta(seconds=rng.randrange(0, LABEL_DAYS * 86_400))
+            when = moment.astimezone(rng.choice(LABEL_ZONES)).isoformat().replace("+00:00", "Z")
+            labels.append((cid, when, str(int(rng.random() < 0.2))))
+    labels.append(("C999999", (as_of - timedelta(days=3)).isoformat(), "0"))
+    rows = [f"{cid},{when},{label},L{n:06d}" for n, (cid, when, label) in enumerate(labels, start=1)]
+    rows += [rng.choice(rows) for _ in range(max(1, len(rows) // 50))]  # exact duplicates: kept, as given
+    rng.shuffle(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(["customer_id,label_time,churned_30d,label_id", *rows]) + "\n", encoding="utf-8")
+    return len(rows)
 
 
 def _weights(rng: random.Random, n: int) -> list[float]:

@@ -16,11 +16,13 @@ import re
 import shlex
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from tests.test_jobs import NOT_ONLINE, overrides
 
@@ -180,3 +182,50 @@ def test_spark_submit_naming_only_the_driver_interpreter(
     run(command, new_user, overrides(sample, tmp_path))
 
     assert_pushed(run_report(tmp_path), ["customer_profile"])
+
+
+@pytest.mark.slow
+def test_backfill_then_training_set(
+    spark: SparkSession, sample: Path, tmp_path: Path, new_user: dict[str, str]
+) -> None:
+    """The README's backfill, then its training set over the labels sample, as a new user runs them."""
+    backfill = readme_command("Running a job", "backfill")
+    assert backfill[backfill.index("--group") + 1] == "all"
+    run(backfill, new_user, overrides(sample, tmp_path))
+    (path,) = (tmp_path / "reports" / "backfill").glob("*.json")
+    report = json.loads(path.read_text())
+    assert report["status"] == "succeeded", report["error"]
+    days = [f"2026-10-{d:02d}T00:00:00Z" for d in range(25, 32)]
+    for group in ("customer_activity", "customer_orders", "customer_profile"):
+        written = sorted(s["as_of"] for s in report["snapshots"] if s["group"] == group and s["status"] == "written")
+        assert written == days, group
+
+    training = readme_command("Running a job", "training-set")
+    labels_csv = sample / "labels" / "churn.csv"
+    out = tmp_path / "training" / "churn"
+    words = list(training)
+    words[words.index("--labels") + 1] = str(labels_csv)
+    words[words.index("--out") + 1] = str(out)
+    run(words, new_user, overrides(sample, tmp_path))
+
+    lines = labels_csv.read_text().splitlines()[1:]
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert (manifest["labels_read"], manifest["rows_written"], manifest["leakage_check"]) == (
+        len(lines),
+        len(lines),
+        "passed",
+    )
+    result = spark.read.parquet(str(out))
+    assert result.count() == len(lines)
+    # Label columns come back as given (CSV: text), duplicates included.
+    got = sorted(tuple(r) for r in result.select("customer_id", "label_time", "churned_30d", "label_id").collect())
+    assert got == sorted(tuple(line.split(",")) for line in lines)
+    # customer_profile holds every customer of the sample at every T, so each label gets the UTC
+    # midnight at or before its label time, worked out here from the label's own text, when that is
+    # Oct 25 or later (the first snapshot); before it, and for the customer no source has, null.
+    used = F.date_format("customer_profile__snapshot_time", "yyyy-MM-dd'T'HH:mm:ss'Z'").alias("used")
+    for row in result.select("customer_id", "label_time", used).collect():
+        when = datetime.fromisoformat(row["label_time"]).astimezone(UTC)
+        midnight = when.replace(hour=0, minute=0, second=0, microsecond=0)
+        known = row["customer_id"] != "C999999" and midnight >= datetime(2026, 10, 25, tzinfo=UTC)
+        assert row["used"] == (f"{midnight:%Y-%m-%dT%H:%M:%SZ}" if known else None), row

@@ -70,10 +70,11 @@ lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff format --check features featurestore-local jobs tests bench bootstrap
 	$(BIN)/mypy features featurestore-local/featurestore_local jobs bootstrap/package.py
 
-bench: $(STAMP) ## run the benchmarks (~20 min; generates 1M and 10M events) -> bench/*RESULTS.md
+bench: $(STAMP) ## run the benchmarks (~20 min; generates 1M and 10M events) -> bench/*RESULTS.md, bench/COST_MODEL.md
 	$(BIN)/python bench/run_bench.py
 	$(BIN)/python bench/push_bench.py
 	$(BIN)/python bench/validate_bench.py
+	$(BIN)/python bench/cost_model.py
 
 bench-backfill: $(STAMP) ## backfill benchmark P2: 30 daily snapshots from tiles vs 30 single runs -> bench/BACKFILL_RESULTS.md
 	$(BIN)/python bench/backfill_bench.py

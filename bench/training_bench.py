@@ -55,7 +55,7 @@ from features.load import offline
 from features.registry import all_groups
 from features.training.build import TrainingRequest, build_training_set
 from features.training.join import as_of_join, snapshot_time_column
-from features.training.labels import LABEL_TIME, prepared, read_labels
+from features.training.labels import LABEL_TIME, ROW_ID, prepared, read_labels
 from features.training.snapshots import snapshots
 
 HERE = Path(__file__).resolve().parent
@@ -239,15 +239,15 @@ def product_join_only(spark: SparkSession, root: Path, labels_path: str, out: st
     raw = read_labels(spark, labels_path)
     ready = prepared(raw, key=KEY)
     try:
+        training = ready
         conf = OfflineStoreConf(root=str(root))
-        found = {g.name: snapshots(spark, conf, g.name, key=KEY) for g in GROUPS}
-        features = {name: f.features for name, f in found.items()}
-        joined = as_of_join(ready, found, key=KEY, features=features, max_age=max_age, broadcast_requests=True)
-        columns = [*raw.columns, *(c for name in found for c in (snapshot_time_column(name), *features[name]))]
-        try:
-            joined.frame.select(*columns).write.mode("overwrite").parquet(out)
-        finally:
-            joined.release()
+        columns = list(raw.columns)
+        for group in GROUPS:
+            found = snapshots(spark, conf, group.name, key=KEY)
+            joined = as_of_join(ready, found.frame, group=group.name, key=KEY, features=found.features, max_age=max_age)
+            training = training.join(joined, ROW_ID, "left")
+            columns += [snapshot_time_column(group.name), *found.features]
+        training.select(*columns).write.mode("overwrite").parquet(out)
     finally:
         ready.unpersist()
 

@@ -21,16 +21,13 @@ from features.config import OfflineStoreConf
 from features.definitions import FeatureGroup
 from features.io import fs
 from features.training.join import as_of_join, leaked, raise_if_leaked, snapshot_time_column
-from features.training.labels import LABEL_TS, LabelsError, prepared, read_labels
+from features.training.labels import LABEL_TS, ROW_ID, LabelsError, prepared, read_labels
 from features.training.snapshots import Snapshots, snapshots
 
 log = logging.getLogger(__name__)
 
 OutputFormat = Literal["parquet", "csv"]
 MANIFEST = "_manifest.json"
-#: Up to this many labels the as-of join broadcasts the labels' snapshot requests and streams the
-#: snapshot rows past them; above it, both sides are shuffled (docs/training.md, Cost).
-BROADCAST_LABELS = 2_000_000
 
 
 class SelectionError(LabelsError):
@@ -116,15 +113,11 @@ def _build(
             sources[group.name], chosen[group.name] = found, names
     _check_names(chosen, label_columns, wanted)
 
-    joined = as_of_join(
-        labels,
-        sources,
-        key=key,
-        features=chosen,
-        max_age=request.max_age,
-        broadcast_requests=_broadcastable(spark, labels_read),
-    )
-    training = joined.frame.persist(StorageLevel.MEMORY_AND_DISK)
+    training = labels
+    for name, found in sources.items():
+        joined = as_of_join(labels, found.frame, group=name, key=key, features=chosen[name], max_age=request.max_age)
+        training = training.join(joined, ROW_ID, "left")
+    training = training.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         stats = _stats(training, chosen)
         raise_if_leaked(int(stats["leaked"] or 0), training, list(chosen))
@@ -135,17 +128,9 @@ def _build(
         _write(training.select(*columns), request.out, request.format)
     finally:
         training.unpersist()
-        joined.release()
     manifest = _manifest(request, labels_read, rows, stats, chosen, sources, started)
     fs.write_text(spark, manifest_path(request.out), json.dumps(manifest, indent=2, default=str))
     return manifest
-
-
-def _broadcastable(spark: SparkSession, labels: int) -> bool:
-    """Broadcast the per-label snapshot requests (about 40 bytes a label per group) up to
-    :data:`BROADCAST_LABELS` labels, unless broadcasts are switched off for the session."""
-    threshold = spark.conf.get("spark.sql.autoBroadcastJoinThreshold", "10485760") or ""
-    return labels <= BROADCAST_LABELS and threshold.strip() != "-1"
 
 
 def _check_names(chosen: dict[str, list[str]], label_columns: list[str], wanted: set[str] | None) -> None:

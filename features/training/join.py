@@ -1,27 +1,23 @@
-"""The as-of join of labels to every group's snapshots, and the leakage check: pure DataFrame code.
+"""The as-of join of labels to one group's snapshots, and the leakage check: pure DataFrame code.
 
-Two passes over the snapshot rows, neither parsing a timestamp per row nor sorting them: a narrow
-one (key, snapshot index) builds, per entity, the indexes of the snapshots holding it, one structure
-for all groups; per label the newest usable index is picked from that small array; a wide one
-fetches the features by an equi-join on (key, index). Design, cost and limits: docs/training.md.
+One pass per group, no cross join: snapshot rows and label rows are unioned, sorted per entity by
+time (a snapshot before a label at the same time, since a snapshot at T holds only events before T)
+and the latest snapshot is carried forward to every label by a running ``last(..., ignorenulls)``.
+Cost and limits: docs/training.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import timedelta
 
-from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import DataType
 
-from features.constants import EVENT_TIME
 from features.training.labels import LABEL_TS, ROW_ID
-from features.training.snapshots import Snapshots
+from features.training.snapshots import SNAPSHOT_TIME
 
-_INDEX, _GROUP, _LABELS = "_training_snapshot_index", "_training_group", "_training_labels"
+_TIME, _KIND, _SNAP = "_training_time", "_training_kind", "_training_snapshot"
 
 
 class LeakageError(RuntimeError):
@@ -32,141 +28,54 @@ def snapshot_time_column(group: str) -> str:
     return f"{group}__snapshot_time"
 
 
-@dataclass(frozen=True)
-class AsOf:
-    """The labels with every group's snapshot time and features; :meth:`release` frees what the
-    join persisted once the caller is done with ``frame``."""
-
-    frame: DataFrame
-    persisted: list[DataFrame] = field(default_factory=list)
-
-    def release(self) -> None:
-        for df in self.persisted:
-            df.unpersist()
-
-
 def as_of_join(
     labels: DataFrame,
-    sources: Mapping[str, Snapshots],
+    snapshots: DataFrame,
     *,
+    group: str,
     key: str,
-    features: Mapping[str, Sequence[str]],
-    max_age: timedelta | None,
-    broadcast_requests: bool,
-) -> AsOf:
-    """Per label row (:data:`ROW_ID`), for every group of ``sources``: ``<group>__snapshot_time``
-    and ``features[group]`` of the latest snapshot holding the entity with ``T <= label time`` and
-    ``label time - T <= max_age``, nulls when there is none.
-
-    ``labels`` has ``key``, :data:`LABEL_TS` and :data:`ROW_ID` (unique); the result has every
-    column of ``labels`` and exactly one row per label row. ``broadcast_requests`` streams the
-    snapshot rows past the broadcast (row id, key, index) requests instead of shuffling them: for
-    label sets that fit in executor memory (about 40 bytes a label per group).
-    """
-    groups = list(sources)
-    indexed = {g: _indexed(labels, sources[g]) for g in groups}
-    requests = _requests(labels, indexed, sources, key=key, max_age=max_age).persist(StorageLevel.MEMORY_AND_DISK)
-    found: list[DataFrame] = []
-    for i, g in enumerate(groups):
-        wanted = requests.select(ROW_ID, key, _chosen(i)).where(F.col(_chosen(i)).isNotNull())
-        if broadcast_requests:
-            wanted = F.broadcast(wanted)
-        rows = indexed[g].select(key, F.col(_INDEX).alias(_chosen(i)), *(F.col(f"`{f}`") for f in features[g]))
-        values = F.struct(
-            F.timestamp_micros(F.element_at(_times(sources[g]), F.col(_chosen(i)) + 1)).alias(snapshot_time_column(g)),
-            *(F.col(f"`{f}`") for f in features[g]),
-        )
-        found.append(rows.join(wanted, [key, _chosen(i)]).select(ROW_ID, values.alias(f"_g{i}")))
-    label_struct = F.struct(*(F.col(f"`{c}`") for c in labels.columns))
-    types = [labels.select(label_struct.alias(_LABELS)).schema[_LABELS].dataType]
-    types += [f.schema[f"_g{i}"].dataType for i, f in enumerate(found)]
-    parts = [labels.select(ROW_ID, label_struct.alias(_LABELS)).select(ROW_ID, *_nulls(types, 0))]
-    parts += [f.select(ROW_ID, *_nulls(types, i + 1)) for i, f in enumerate(found)]
-    union = parts[0]
-    for part in parts[1:]:
-        union = union.unionByName(part)
-    # One row per label: its label row and at most one match per group (a duplicated (key, T) in
-    # the store cannot multiply label rows).
-    merged = union.groupBy(ROW_ID).agg(
-        F.first(_LABELS, ignorenulls=True).alias(_LABELS),
-        *(F.first(f"_g{i}", ignorenulls=True).alias(f"_g{i}") for i in range(len(groups))),
-    )
-    out = merged.select(
-        *(F.col(f"{_LABELS}.`{c}`").alias(c) for c in labels.columns),
-        *(
-            F.col(f"_g{i}.`{c}`").alias(c)
-            for i, g in enumerate(groups)
-            for c in (snapshot_time_column(g), *features[g])
-        ),
-    )
-    return AsOf(frame=out, persisted=[requests])
-
-
-def _indexed(labels: DataFrame, found: Snapshots) -> DataFrame:
-    """The group's snapshot rows with the index of their T in ``found.times`` instead of the text
-    (a broadcast join with the tiny list: a hash lookup per row, no timestamp parsing)."""
-    spark = labels.sparkSession
-    index = spark.createDataFrame(
-        [(text, i) for i, (text, _) in enumerate(found.times)], f"{EVENT_TIME} string, {_INDEX} int"
-    )
-    return found.frame.join(F.broadcast(index), EVENT_TIME).drop(EVENT_TIME)
-
-
-def _requests(
-    labels: DataFrame,
-    indexed: Mapping[str, DataFrame],
-    sources: Mapping[str, Snapshots],
-    *,
-    key: str,
+    features: Sequence[str],
     max_age: timedelta | None,
 ) -> DataFrame:
-    """Per label: row id, key, and per group the index of the snapshot to use (null for none)."""
-    groups = list(indexed)
-    narrow = None
-    for i, g in enumerate(groups):
-        part = indexed[g].select(key, F.lit(i).alias(_GROUP), _INDEX)
-        narrow = part if narrow is None else narrow.unionByName(part)
-    assert narrow is not None
-    presence = narrow.groupBy(key).agg(
-        *(F.collect_set(F.when(F.col(_GROUP) == i, F.col(_INDEX))).alias(f"_p{i}") for i in range(len(groups)))
+    """Per label (:data:`ROW_ID`): ``<group>__snapshot_time`` and ``features`` of the latest
+    snapshot with ``T <= label time`` and ``label time - T <= max_age``, nulls when there is none.
+
+    ``labels`` has ``key``, :data:`LABEL_TS` and :data:`ROW_ID`; ``snapshots`` has ``key``,
+    ``snapshot_time`` and ``features``. The result has exactly one row per label row.
+    """
+    carried = F.struct(F.col(SNAPSHOT_TIME).alias(SNAPSHOT_TIME), *(F.col(f) for f in features))
+    snap_rows = snapshots.select(
+        F.col(key).cast("string").alias(key),
+        F.col(SNAPSHOT_TIME).alias(_TIME),
+        F.lit(0).alias(_KIND),
+        carried.alias(_SNAP),
+        F.lit(None).cast("long").alias(ROW_ID),
+    ).where(F.col(_TIME).isNotNull())
+    label_rows = labels.select(
+        F.col(key).cast("string").alias(key),
+        F.col(LABEL_TS).alias(_TIME),
+        F.lit(1).alias(_KIND),
+        F.lit(None).cast(snap_rows.schema[_SNAP].dataType).alias(_SNAP),
+        F.col(ROW_ID),
     )
-    at = F.unix_micros(F.col(LABEL_TS))
-    oldest = at - F.lit(_micros(max_age)) if max_age is not None else None
-    chosen = [
-        F.array_max(F.filter(F.col(f"_p{i}"), _usable(_times(sources[g]), at, oldest))).alias(_chosen(i))
-        for i, g in enumerate(groups)
-    ]
-    return labels.select(ROW_ID, key, LABEL_TS).join(presence, key, "left").select(ROW_ID, key, *chosen)
-
-
-def _usable(times: Column, at: Column, oldest: Column | None) -> Callable[[Column], Column]:
-    """Whether the snapshot at an index is usable for a label at ``at`` (no later, no older than ``oldest``)."""
-
-    def usable(index: Column) -> Column:
-        t = F.element_at(times, index + 1)
-        return (t <= at) & (t >= oldest) if oldest is not None else t <= at
-
-    return usable
-
-
-def _times(found: Snapshots) -> Column:
-    """The group's snapshot instants (epoch microseconds), oldest first, as a literal array."""
-    return (
-        F.array(*(F.lit(m).cast("bigint") for _, m in found.times)) if found.times else F.array().cast("array<bigint>")
+    window = Window.partitionBy(key).orderBy(_TIME, _KIND).rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    latest = F.last(_SNAP, ignorenulls=True).over(window)
+    joined = (
+        snap_rows.unionByName(label_rows).select(ROW_ID, _KIND, _TIME, latest.alias(_SNAP)).where(F.col(_KIND) == 1)
+    )
+    fresh = F.col(f"{_SNAP}.{SNAPSHOT_TIME}").isNotNull()
+    if max_age is not None:
+        age = F.unix_micros(F.col(_TIME)) - F.unix_micros(F.col(f"{_SNAP}.{SNAPSHOT_TIME}"))
+        fresh = fresh & (age <= F.lit(_micros(max_age)))
+    return joined.select(
+        ROW_ID,
+        _kept(fresh, F.col(f"{_SNAP}.{SNAPSHOT_TIME}")).alias(snapshot_time_column(group)),
+        *(_kept(fresh, F.col(f"{_SNAP}.{f}")).alias(f) for f in features),
     )
 
 
-def _chosen(i: int) -> str:
-    return f"_training_chosen_{i}"
-
-
-def _nulls(types: Sequence[DataType], keep: int) -> list[Column]:
-    """A union part's struct columns (labels, then one per group): its own at ``keep``, typed nulls elsewhere."""
-    names = [_LABELS, *(f"_g{i}" for i in range(len(types) - 1))]
-    return [
-        (F.col(n) if i == keep else F.lit(None).cast(t)).alias(n)
-        for i, (n, t) in enumerate(zip(names, types, strict=True))
-    ]
+def _kept(fresh: Column, value: Column) -> Column:
+    return F.when(fresh, value)
 
 
 def _micros(age: timedelta) -> int:

@@ -4,16 +4,14 @@
 per hour directory by the store's own rule (the committed run of each T,
 ``features.load.offline.snapshot_files``), pruned by the T in their names to the label times'
 range, and read in one scan. Delta: the group's table (now, or ``as_of_version``), filtered to the same range.
-Both return the join key, ``event_time`` (T as the store's text, not parsed per row: parsing 18M
-timestamps costs more than the join) and the features, soft-deleted records and the offline
-metadata columns dropped, and the sorted list of the snapshot times T in range: from the file names
-for Parquet, from one narrow distinct query for Delta and for folders another tool wrote.
+Both return the join key, ``snapshot_time`` (T as a UTC timestamp) and the features; soft-deleted
+records and the offline metadata columns are dropped.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -22,6 +20,8 @@ from pyspark.sql import functions as F
 from features.config import OfflineStoreConf
 from features.constants import EVENT_TIME, EVENT_TIME_FORMAT, IS_DELETED, OFFLINE_METADATA_COLUMNS, PARTITION_COLUMNS
 from features.load import delta, offline
+
+SNAPSHOT_TIME = "snapshot_time"
 
 
 class NoSnapshotsError(RuntimeError):
@@ -32,11 +32,8 @@ class NoSnapshotsError(RuntimeError):
 class Snapshots:
     """A group's snapshot records and what the manifest records about where they came from."""
 
-    #: ``key``, ``event_time`` (the store's text) and the features.
     frame: DataFrame
     features: list[str]
-    #: The snapshot times in range, oldest first: (``event_time`` text as stored, T in epoch microseconds).
-    times: list[tuple[str, int]] = field(default_factory=list)
     store: dict[str, Any] = field(default_factory=dict)
 
 
@@ -56,7 +53,6 @@ def snapshots(
     ``version`` / ``timestamp`` read the Delta table as of that version or time; the Parquet store
     keeps no versions.
     """
-    tags: list[str] | None = None
     if store.format == "delta":
         raw, info = _delta(spark, store.root, group, version, timestamp)
     elif version is not None or timestamp is not None:
@@ -64,7 +60,7 @@ def snapshots(
             "reading as of a version or time needs a Delta table; this offline store is Parquet (no versions)"
         )
     else:
-        raw, info, tags = _parquet(spark, store.root, group, earliest, latest)
+        raw, info = _parquet(spark, store.root, group, earliest, latest)
     if IS_DELETED in raw.columns:
         raw = raw.where(~F.coalesce(F.col(IS_DELETED), F.lit(False)))
     frame = raw.drop(*OFFLINE_METADATA_COLUMNS, *PARTITION_COLUMNS)
@@ -73,27 +69,12 @@ def snapshots(
     if latest is not None:
         frame = frame.where(F.col(EVENT_TIME) <= F.lit(latest.strftime(EVENT_TIME_FORMAT)))
     features = [c for c in frame.columns if c not in (key, EVENT_TIME)]
-    frame = frame.select(F.col(key).cast("string").alias(key), F.col(EVENT_TIME).cast("string"), *features)
-    times = _from_tags(tags) if tags is not None else _from_data(frame)
-    return Snapshots(frame=frame, features=features, times=times, store=info)
-
-
-def _from_tags(tags: list[str]) -> list[tuple[str, int]]:
-    """The times named by ``write_snapshot``'s files: it writes ``event_time`` as EVENT_TIME_FORMAT text."""
-    instants = sorted(datetime.strptime(t, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) for t in set(tags))
-    return [(t.strftime(EVENT_TIME_FORMAT), _micros(t)) for t in instants]
-
-
-def _from_data(frame: DataFrame) -> list[tuple[str, int]]:
-    """The distinct ``event_time`` values of ``frame`` with their instants (one narrow job; a text
-    that is not a zoned ISO-8601 time is left out, its rows are never joined)."""
-    parsed = F.unix_micros(F.to_timestamp(F.col(EVENT_TIME), "yyyy-MM-dd'T'HH:mm:ssXXX"))
-    rows = frame.select(EVENT_TIME).distinct().select(EVENT_TIME, parsed.alias("micros")).collect()
-    return sorted(((r[EVENT_TIME], int(r["micros"])) for r in rows if r["micros"] is not None), key=lambda p: p[1])
-
-
-def _micros(instant: datetime) -> int:
-    return int(instant.timestamp()) * 1_000_000 + instant.microsecond
+    frame = frame.select(
+        F.col(key).cast("string").alias(key),
+        F.to_timestamp(F.col(EVENT_TIME), "yyyy-MM-dd'T'HH:mm:ssXXX").alias(SNAPSHOT_TIME),
+        *features,
+    )
+    return Snapshots(frame=frame, features=features, store=info)
 
 
 def _delta(
@@ -118,9 +99,7 @@ def _delta(
 
 def _parquet(
     spark: SparkSession, root: str, group: str, earliest: datetime | None, latest: datetime | None
-) -> tuple[DataFrame, dict[str, Any], list[str] | None]:
-    """The files, what the manifest records, and the snapshot tags when the file names give every T
-    (None when another tool's folders must be read to know them)."""
+) -> tuple[DataFrame, dict[str, Any]]:
     found = offline.snapshot_files(spark, root, group, earliest=earliest, latest=latest)
     chosen = [path for paths in found.files.values() for path in paths]
     folders = found.folders  # written by another tool: read whole, filtered by event_time in snapshots()
@@ -132,7 +111,7 @@ def _parquet(
             )
         # Nothing in range: read one file for the schema only; the time filter leaves no rows.
         table = spark.read.parquet(found.any_file)
-        return table, {"format": "parquet", "path": data, "files": 0, "newest_file": None, "file_list": []}, []
+        return table, {"format": "parquet", "path": data, "files": 0, "newest_file": None, "file_list": []}
     table = spark.read.option("mergeSchema", "true").parquet(*chosen, *folders)
     info: dict[str, Any] = {
         "format": "parquet",
@@ -143,4 +122,4 @@ def _parquet(
     }
     if folders:
         info["unnamed_folders"] = sorted(folders)
-    return table, info, None if folders else list(found.files)
+    return table, info

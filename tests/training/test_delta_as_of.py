@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from pyspark.sql import SparkSession
 
@@ -62,7 +61,7 @@ def test_now_as_of_a_version_and_as_of_a_time(spark: SparkSession, tmp_path: Pat
         "customer_profile",
     ]
 
-    def ages(out: str, *extra: str) -> tuple[dict[str, tuple[int | None, str | None]], dict[str, Any]]:
+    def ages(out: str, *extra: str) -> tuple[dict[str, tuple[int | None, str | None]], dict[str, object]]:
         assert main([*base, "--out", str(tmp_path / out), *extra]) == 0
         rows = spark.read.parquet(str(tmp_path / out)).collect()
         used = {

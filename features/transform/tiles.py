@@ -60,6 +60,7 @@ _K = "_k"
 _PRESENT = "_present"
 _WHICH, _VALUE = "_which", "_value"
 _J, _D = "_j", "_d"
+_USEFUL = "_useful"
 _MICROS = 1_000_000
 
 
@@ -310,29 +311,23 @@ def _bucket_deltas(
     names = list(types)
     present_to = _k_after(F.col(_LAST), band, stride)
     keep = present_to > 0
+
+    def entry(k: Column, present: Column, values: dict[str, Column]) -> Column:
+        cells = [present.alias(_PRESENT), *(values.get(n, F.lit(None)).cast(types[n]).alias(n) for n in names)]
+        # Whether the entry changes anything, decided here and filtered on as one field: a filter
+        # over every field after the explode makes Spark's constraint propagation double its
+        # constraint set per field (2^fields, minutes of planning: docs/backfill.md).
+        useful = (_clamp(k) < F.lit(grid.count)) & reduce(lambda a, b: a | b, (c.isNotNull() for c in cells))
+        return F.struct(_clamp(k).alias(_K), useful.alias(_USEFUL), *cells)
+
     entries = [
-        F.struct(
-            _clamp(bucket + F.lit(1)).alias(_K),
-            F.when(keep, F.lit(1)).alias(_PRESENT),
-            *(at.get(1, {}).get(n, F.lit(None)).cast(types[n]).alias(n) for n in names),
-        ),
-        F.struct(
-            _clamp(present_to).alias(_K),
-            F.when(keep, F.lit(-1)).alias(_PRESENT),
-            *(F.lit(None).cast(types[n]).alias(n) for n in names),
-        ),
+        entry(bucket + F.lit(1), F.when(keep, F.lit(1)), at.get(1, {})),
+        entry(present_to, F.when(keep, F.lit(-1)), {}),
     ]
     for offset in sorted(o for o in at if o != 1):
-        entries.append(
-            F.struct(
-                _clamp(bucket + F.lit(offset)).alias(_K),
-                F.lit(None).cast("int").alias(_PRESENT),
-                *(at[offset].get(n, F.lit(None)).cast(types[n]).alias(n) for n in names),
-            )
-        )
-    exploded = buckets.select(key, F.explode(F.array(*entries)).alias("_d")).select(key, "_d.*")
-    useful = reduce(lambda a, b: a | b, (F.col(n).isNotNull() for n in [_PRESENT, *names]))
-    return exploded.where((F.col(_K) < F.lit(grid.count)) & useful)
+        entries.append(entry(bucket + F.lit(offset), F.lit(None).cast("int"), at[offset]))
+    exploded = buckets.select(key, F.explode(F.array(*entries)).alias("_d"))
+    return exploded.where(F.col(f"_d.{_USEFUL}")).select(key, f"_d.{_K}", f"_d.{_PRESENT}", *(f"_d.{n}" for n in names))
 
 
 def _by_type(df: DataFrame, distinct: list[Aggregation]) -> list[list[Aggregation]]:

@@ -187,10 +187,9 @@ def write_results(out: Path, results: dict[int, dict[str, list[float]]], make_ru
             lines.append(f"| {size:,} | {name} | {med:.2f} | {runs} | {med / base:.2f} |")
     lines += ["", "## Targets", ""]
     sizes = sorted(results)
-    big = sizes[-1]
-    ours_big = statistics.median(results[big][ours_name])
-    ratio = ours_big / statistics.median(results[big][duck])
-    lines.append(f"- snapshot at {big:,} events vs DuckDB: **{ratio:.2f}x** (target <= 3x)")
+    for size in [n for n in sizes if n >= 10_000_000] or sizes[-1:]:
+        ratio = statistics.median(results[size][ours_name]) / statistics.median(results[size][duck])
+        lines.append(f"- snapshot at {size:,} events vs DuckDB: **{ratio:.2f}x** (target <= 3x at 10M)")
     for name in SPARK_PLANS:
         naive_at = max((n for n in sizes if name in results[n]), default=None)
         if name != ours_name and naive_at is not None:

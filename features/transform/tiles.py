@@ -308,26 +308,51 @@ def _bucket_deltas(
         assert spec.aggregation is not None
         at.setdefault(1, {})[spec.name] = F.col(f"_l_{spec.aggregation.name}")
         types[spec.name] = buckets.schema[f"_l_{spec.aggregation.name}"].dataType.simpleString()
-    names = list(types)
     present_to = _k_after(F.col(_LAST), band, stride)
     keep = present_to > 0
 
-    def entry(k: Column, present: Column, values: dict[str, Column]) -> Column:
-        cells = [present.alias(_PRESENT), *(values.get(n, F.lit(None)).cast(types[n]).alias(n) for n in names)]
-        # Whether the entry changes anything, decided here and filtered on as one field: a filter
-        # over every field after the explode makes Spark's constraint propagation double its
-        # constraint set per field (2^fields, minutes of planning: docs/backfill.md).
-        useful = (_clamp(k) < F.lit(grid.count)) & reduce(lambda a, b: a | b, (c.isNotNull() for c in cells))
-        return F.struct(_clamp(k).alias(_K), useful.alias(_USEFUL), *cells)
-
-    entries = [
-        entry(bucket + F.lit(1), F.when(keep, F.lit(1)), at.get(1, {})),
-        entry(present_to, F.when(keep, F.lit(-1)), {}),
+    entries: list[tuple[Column, dict[str, Column]]] = [
+        (bucket + F.lit(1), {_PRESENT: F.when(keep, F.lit(1)), **at.get(1, {})}),
+        (present_to, {_PRESENT: F.when(keep, F.lit(-1))}),
     ]
-    for offset in sorted(o for o in at if o != 1):
-        entries.append(entry(bucket + F.lit(offset), F.lit(None).cast("int"), at[offset]))
-    exploded = buckets.select(key, F.explode(F.array(*entries)).alias("_d"))
-    return exploded.where(F.col(f"_d.{_USEFUL}")).select(key, f"_d.{_K}", f"_d.{_PRESENT}", *(f"_d.{n}" for n in names))
+    entries += [(bucket + F.lit(offset), at[offset]) for offset in sorted(o for o in at if o != 1)]
+    return _emit(buckets, entries, key=key, types={_PRESENT: "int", **types}, count=grid.count)
+
+
+def _emit(
+    df: DataFrame, entries: list[tuple[Column, dict[str, Column]]], *, key: str, types: dict[str, str], count: int
+) -> DataFrame:
+    """Per row of ``df``, one delta row ``(key, _k, *types)`` per entry ``(k, {column: value})`` that
+    adds something to a snapshot of the grid (``k`` clamped to the first snapshot; a column an
+    entry does not name is null).
+
+    Every k and value is computed into a column of its own first and the delta rows only refer to
+    them: built inline, the expressions of a few dozen cells make one generated method larger than
+    the JIT compiles (8,000 bytes of bytecode; 55 kB here), run interpreted at ~10 us a row.
+    Whether a row is kept is one field of its struct, filtered before the fields are projected: a
+    filter over every field after the explode makes Spark's constraint propagation double its
+    constraint set per field (2^fields, minutes of planning: docs/backfill.md).
+    """
+    names = list(types)
+    cells: list[Column] = []
+    structs: list[Column] = []
+    for e, (k, values) in enumerate(entries):
+        cells.append(_clamp(k).alias(f"_e{e}k"))
+        fields = [F.col(f"_e{e}k").alias(_K)]
+        given = []
+        for n in names:
+            if n in values:
+                cells.append(values[n].cast(types[n]).alias(f"_e{e}_{n}"))
+                fields.append(F.col(f"_e{e}_{n}").alias(n))
+                given.append(F.col(f"_e{e}_{n}").isNotNull())
+            else:
+                fields.append(F.lit(None).cast(types[n]).alias(n))
+        if not given:
+            continue
+        useful = (F.col(f"_e{e}k") < F.lit(count)) & reduce(lambda a, b: a | b, given)
+        structs.append(F.struct(useful.alias(_USEFUL), *fields))
+    exploded = df.select(key, *cells).select(key, F.explode(F.array(*structs)).alias("_d"))
+    return exploded.where(F.col(f"_d.{_USEFUL}")).select(key, f"_d.{_K}", *(f"_d.{n}" for n in names))
 
 
 def _by_type(df: DataFrame, distinct: list[Aggregation]) -> list[list[Aggregation]]:
@@ -346,6 +371,11 @@ def _distinct_deltas(rows: DataFrame, aggs: list[Aggregation], plan: _Plan, *, k
     Per pair, each active stride bucket ``b`` counts in window w for snapshots ``b + 1 <= k < hi``
     (``hi`` from the pair's last time in the bucket), cut at the start of the pair's next active
     bucket, so the intervals of a pair never overlap and their +1 / -1 sum to its presence.
+
+    Every window of a pair-bucket starts at the same ``b + 1``: one row carries the +1 of all of
+    them. A window ends at ``b + o`` for an offset ``o`` of a short static list (``q + 1``, and
+    ``q + 2`` when it has a remainder), cut at the next active bucket; one row per offset carries
+    the -1 of every window ending there (a 1h and a 1d window share ``b + 2`` for daily steps).
     """
     stride = _micros(grid.stride)
     stacked = []
@@ -366,24 +396,36 @@ def _distinct_deltas(rows: DataFrame, aggs: list[Aggregation], plan: _Plan, *, k
         .agg(F.max(_REL).alias(_LAST))
     )
     by_pair = Window.partitionBy(key, _WHICH, _VALUE).orderBy(_BUCKET)
+    next_lo = F.col("_next_lo")
     pairs = pairs.select(key, _WHICH, _BUCKET, _LAST, (F.lead(_BUCKET).over(by_pair) + F.lit(1)).alias("_next_lo"))
-    lo = F.col(_BUCKET) + F.lit(1)
+    bucket = F.col(_BUCKET)
+    lo = bucket + F.lit(1)
+    # Per window, whether the pair-bucket counts in it and the offset of its end (see _emit).
     names: list[str] = []
-    entries = []
+    columns: list[Column] = []
+    # end offset from the bucket -> window name -> -1 when the window ends there
+    ends: dict[int, dict[str, Column]] = {}
     for i, agg in enumerate(aggs):
         for spec in (sp for sp in plan.specs if sp.aggregation is agg):
             assert spec.window is not None
+            n = len(names)
             names.append(spec.name)
+            length = _micros(spec.window.length)
+            q, r = divmod(length, stride)
+            raw = _k_after(F.col(_LAST), length, stride) - bucket  # q + 1, or q + 2 from the last r
             # least() skips a null: a pair's last bucket is cut by nothing.
-            hi = F.least(_k_after(F.col(_LAST), _micros(spec.window.length), stride), F.col("_next_lo"))
+            hi = F.least(bucket + raw, next_lo)
             live = (F.col(_WHICH) == F.lit(i)) & (hi > lo) & (hi > 0)
-            for k, delta in ((lo, 1), (hi, -1)):
-                entries.append(
-                    F.struct(_clamp(k).alias(_K), F.when(live, F.lit(len(names) - 1)).alias(_J), F.lit(delta).alias(_D))
+            columns += [live.alias(f"_live{n}"), raw.alias(f"_raw{n}")]
+            for offset in (q + 1, q + 2) if r else (q + 1,):
+                ends.setdefault(offset, {})[spec.name] = F.when(
+                    F.col(f"_live{n}") & (F.col(f"_raw{n}") == F.lit(offset)), F.lit(-1)
                 )
-    exploded = pairs.select(key, F.explode(F.array(*entries)).alias("_d")).select(key, "_d.*")
-    kept = exploded.where(F.col(_J).isNotNull() & (F.col(_K) < F.lit(grid.count)))
-    return kept.select(key, _K, *(F.when(F.col(_J) == F.lit(j), F.col(_D)).alias(n) for j, n in enumerate(names)))
+    windows = pairs.select(key, _BUCKET, "_next_lo", *columns)
+
+    entries = [(lo, {n: F.when(F.col(f"_live{j}"), F.lit(1)) for j, n in enumerate(names)})]
+    entries += [(F.least(bucket + F.lit(o), next_lo), ends[o]) for o in sorted(ends)]
+    return _emit(windows, entries, key=key, types=dict.fromkeys(names, "int"), count=grid.count)
 
 
 def _running(deltas: list[DataFrame], *, key: str, count: int, maxes: set[str]) -> DataFrame:

@@ -185,14 +185,36 @@ def backfill_partials(df: DataFrame, *, group: FeatureGroup, grid: TileGrid, dro
     buckets = rows.groupBy(key, _BUCKET).agg(
         F.max(_REL).alias(_LAST), *(c.alias(n) for n, c in _bucket_partials(invertible, lifetime, ts, stride).items())
     )
-    deltas = [_bucket_deltas(buckets, invertible, lifetime, key=key, grid=grid, band=band)]
+    points = _points(specs, stride)
+    deltas = [_bucket_deltas(buckets, invertible, lifetime, key=key, grid=grid, band=band, points=points)]
     for aggs in _by_type(df, distinct):
-        deltas.append(_distinct_deltas(rows, aggs, plan, key=key, grid=grid))
-    merged = _running(deltas, key=key, count=grid.count, maxes={sp.name for sp in lifetime})
+        deltas.append(_distinct_deltas(rows, aggs, plan, key=key, grid=grid, points=points))
+    merged = _running(deltas, key=key, count=grid.count, maxes={sp.name for sp in lifetime}, points=points)
     if sliding:
         tiles = _tiles(rows, sliding, key=key, ts=ts, grid=grid)
         merged = merged.join(_sliding(tiles, merged, sliding, key=key, grid=grid), [key, SNAPSHOT_INDEX], "left")
     return merged
+
+
+def _points(specs: list[FeatureSpec], stride: int) -> set[str]:
+    """The partial columns whose every interval is one snapshot long, ``[k, k + 1)``: they need
+    no -x row, only their value at ``k`` (:func:`_running` does not run them up).
+
+    A count, sum or average over a window shorter than two steps (``q <= 1``: its intervals are
+    ``[b + 1, b + q + 1)`` and ``[b + q + 1, b + q + 2)`` for a remainder); a distinct count over a
+    window of at most one step (a longer one's interval can be cut short, not a fixed length).
+    """
+    out: set[str] = set()
+    for spec in specs:
+        agg, window = spec.aggregation, spec.window
+        if agg is None or window is None:
+            continue
+        length = _micros(window.length)
+        if agg.op in ("count", "sum", "avg") and length < 2 * stride:
+            out.update(name for name, _ in _sources(spec, "_f"))
+        elif agg.op == "count_distinct" and length <= stride:
+            out.add(spec.name)
+    return out
 
 
 def _micros(length: timedelta) -> int:
@@ -275,6 +297,7 @@ def _bucket_deltas(
     key: str,
     grid: TileGrid,
     band: int,
+    points: set[str],
 ) -> DataFrame:
     """Per bucket, +x where a window starts holding it and -x where it stops, for every window;
     the presence count (+1 / -1 over the band) and the lifetime maxes from the next snapshot on.
@@ -292,7 +315,8 @@ def _bucket_deltas(
             return
         value = F.when(bucket + F.lit(hi) > 0, F.col(source))  # null once it left every snapshot's window
         at.setdefault(lo, {})[name] = _add(at.get(lo, {}).get(name), value)
-        at.setdefault(hi, {})[name] = _add(at.get(hi, {}).get(name), -value)
+        if name not in points:  # a point column counts at lo only (_points)
+            at.setdefault(hi, {})[name] = _add(at.get(hi, {}).get(name), -value)
 
     types: dict[str, str] = {}
     for spec in invertible:
@@ -364,7 +388,9 @@ def _by_type(df: DataFrame, distinct: list[Aggregation]) -> list[list[Aggregatio
     return list(batches.values())
 
 
-def _distinct_deltas(rows: DataFrame, aggs: list[Aggregation], plan: _Plan, *, key: str, grid: TileGrid) -> DataFrame:
+def _distinct_deltas(
+    rows: DataFrame, aggs: list[Aggregation], plan: _Plan, *, key: str, grid: TileGrid, points: set[str]
+) -> DataFrame:
     """+1 where an (entity, value) pair starts counting in window w, -1 where it stops, for every
     distinct aggregation of ``aggs`` (one column type) in one pass over stacked (aggregation, value) rows.
 
@@ -403,8 +429,9 @@ def _distinct_deltas(rows: DataFrame, aggs: list[Aggregation], plan: _Plan, *, k
     # Per window, whether the pair-bucket counts in it and the offset of its end (see _emit).
     names: list[str] = []
     columns: list[Column] = []
-    # end offset from the bucket -> window name -> -1 when the window ends there
+    # end offset from the bucket -> window name -> -1 when the window ends there, uncut
     ends: dict[int, dict[str, Column]] = {}
+    cut: dict[str, Column] = {}
     for i, agg in enumerate(aggs):
         for spec in (sp for sp in plan.specs if sp.aggregation is agg):
             assert spec.window is not None
@@ -417,34 +444,51 @@ def _distinct_deltas(rows: DataFrame, aggs: list[Aggregation], plan: _Plan, *, k
             hi = F.least(bucket + raw, next_lo)
             live = (F.col(_WHICH) == F.lit(i)) & (hi > lo) & (hi > 0)
             columns += [live.alias(f"_live{n}"), raw.alias(f"_raw{n}")]
+            if spec.name in points:
+                continue  # counts at lo only: no end row
+            live_, raw_ = F.col(f"_live{n}"), F.col(f"_raw{n}")
+            # Cut by the next active bucket: every window cut ends in one row at next_lo.
+            cut[spec.name] = F.when(live_ & (bucket + raw_ >= next_lo), F.lit(-1))
             for offset in (q + 1, q + 2) if r else (q + 1,):
-                ends.setdefault(offset, {})[spec.name] = F.when(
-                    F.col(f"_live{n}") & (F.col(f"_raw{n}") == F.lit(offset)), F.lit(-1)
-                )
+                uncut = next_lo.isNull() | (bucket + F.lit(offset) < next_lo)
+                ends.setdefault(offset, {})[spec.name] = F.when(live_ & (raw_ == F.lit(offset)) & uncut, F.lit(-1))
     windows = pairs.select(key, _BUCKET, "_next_lo", *columns)
 
     entries = [(lo, {n: F.when(F.col(f"_live{j}"), F.lit(1)) for j, n in enumerate(names)})]
-    entries += [(F.least(bucket + F.lit(o), next_lo), ends[o]) for o in sorted(ends)]
+    if cut:
+        entries.append((next_lo, cut))
+    entries += [(bucket + F.lit(o), ends[o]) for o in sorted(ends)]
     return _emit(windows, entries, key=key, types=dict.fromkeys(names, "int"), count=grid.count)
 
 
-def _running(deltas: list[DataFrame], *, key: str, count: int, maxes: set[str]) -> DataFrame:
+def _running(deltas: list[DataFrame], *, key: str, count: int, maxes: set[str], points: set[str]) -> DataFrame:
     """Sum the deltas per (entity, snapshot), run them up per entity, and expand each row to the
-    snapshots until the entity's next delta, keeping those where the entity is present."""
+    snapshots until the entity's next delta, keeping those where the entity is present. A point
+    column is not run up: its sum at a row's snapshot holds there only (null after it)."""
     every = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), deltas)
     names = [c for c in every.columns if c not in (key, _K)]
     per_k = every.groupBy(key, _K).agg(*((F.max(n) if n in maxes else F.sum(n)).alias(n) for n in names))
     by_k = Window.partitionBy(key).orderBy(_K)
     upto = by_k.rowsBetween(Window.unboundedPreceding, 0)
+
+    def run(n: str) -> Column:
+        if n in points:
+            return F.col(n)
+        return (F.max(n) if n in maxes else F.sum(n)).over(upto).alias(n)
+
     ran = per_k.select(
-        key,
-        _K,
-        F.coalesce(F.lead(_K).over(by_k), F.lit(count)).alias("_until"),
-        *((F.max(n) if n in maxes else F.sum(n)).over(upto).alias(n) for n in names),
+        key, _K, F.coalesce(F.lead(_K).over(by_k), F.lit(count)).alias("_until"), *(run(n) for n in names)
     )
     present = ran.where(F.col(_PRESENT) > 0)
     out = [n for n in names if n != _PRESENT]
-    return present.select(key, F.explode(F.sequence(F.col(_K), F.col("_until") - F.lit(1))).alias(SNAPSHOT_INDEX), *out)
+    expanded = present.select(
+        key, _K, F.explode(F.sequence(F.col(_K), F.col("_until") - F.lit(1))).alias(SNAPSHOT_INDEX), *out
+    )
+    return expanded.select(
+        key,
+        SNAPSHOT_INDEX,
+        *(F.when(F.col(SNAPSHOT_INDEX) == F.col(_K), F.col(n)).alias(n) if n in points else F.col(n) for n in out),
+    )
 
 
 def _tiles(rows: DataFrame, sliding: list[FeatureSpec], *, key: str, ts: str, grid: TileGrid) -> DataFrame:

@@ -75,8 +75,10 @@ def _check(
 
 @pytest.mark.parametrize(
     ("step", "count"),
-    [(timedelta(hours=1), 30), (timedelta(days=1), 4)],
-    ids=["1h-step", "1d-step-on-1h-tiles"],
+    # 18h: the 1d window is one step plus 6h, so its counts are point columns with two intervals
+    # (tiles._points) while its distinct counts are not; the 1h window is a point of the tail only.
+    [(timedelta(hours=1), 30), (timedelta(days=1), 4), (timedelta(hours=18), 5)],
+    ids=["1h-step", "1d-step-on-1h-tiles", "18h-step-1d-window-is-step-plus-6h"],
 )
 def test_activity_matches_duckdb_at_several_snapshots(spark: SparkSession, step: timedelta, count: int) -> None:
     times = snapshot_times(T1 - (count - 1) * step, T1, step)

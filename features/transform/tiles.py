@@ -59,7 +59,6 @@ _K = "_k"
 #: The running count of buckets whose band holds the snapshot: > 0 where the entity is in it.
 _PRESENT = "_present"
 _WHICH, _VALUE = "_which", "_value"
-_J, _D = "_j", "_d"
 _USEFUL = "_useful"
 _MICROS = 1_000_000
 
@@ -399,9 +398,10 @@ def _distinct_deltas(
     bucket, so the intervals of a pair never overlap and their +1 / -1 sum to its presence.
 
     Every window of a pair-bucket starts at the same ``b + 1``: one row carries the +1 of all of
-    them. A window ends at ``b + o`` for an offset ``o`` of a short static list (``q + 1``, and
-    ``q + 2`` when it has a remainder), cut at the next active bucket; one row per offset carries
-    the -1 of every window ending there (a 1h and a 1d window share ``b + 2`` for daily steps).
+    them. Uncut, a window ends at ``b + o`` for an offset ``o`` of a short static list (``q + 1``,
+    and ``q + 2`` when it has a remainder): one row per offset carries the -1 of every window
+    ending there; one row at the next active bucket carries the -1 of every window it cuts. A
+    window of at most one step is a point column (:func:`_points`): its +1 only, no -1 row.
     """
     stride = _micros(grid.stride)
     stacked = []
@@ -447,7 +447,8 @@ def _distinct_deltas(
             if spec.name in points:
                 continue  # counts at lo only: no end row
             live_, raw_ = F.col(f"_live{n}"), F.col(f"_raw{n}")
-            # Cut by the next active bucket: every window cut ends in one row at next_lo.
+            # Cut by the next active bucket: every window cut ends in one row at next_lo (a pair's
+            # last bucket has none: its cells are null and _emit drops the row).
             cut[spec.name] = F.when(live_ & (bucket + raw_ >= next_lo), F.lit(-1))
             for offset in (q + 1, q + 2) if r else (q + 1,):
                 uncut = next_lo.isNull() | (bucket + F.lit(offset) < next_lo)

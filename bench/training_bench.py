@@ -54,8 +54,8 @@ from features.definitions import FeatureGroup, FeatureSpec
 from features.load import offline
 from features.registry import all_groups
 from features.training.build import TrainingRequest, build_training_set
-from features.training.join import as_of_join, snapshot_time_column
-from features.training.labels import LABEL_TIME, ROW_ID, prepared, read_labels
+from features.training.join import GroupRows, as_of_joined, snapshot_time_column
+from features.training.labels import LABEL_TIME, prepared, read_labels
 from features.training.snapshots import snapshots
 
 HERE = Path(__file__).resolve().parent
@@ -239,15 +239,15 @@ def product_join_only(spark: SparkSession, root: Path, labels_path: str, out: st
     raw = read_labels(spark, labels_path)
     ready = prepared(raw, key=KEY)
     try:
-        training = ready
         conf = OfflineStoreConf(root=str(root))
         columns = list(raw.columns)
+        rows = {}
         for group in GROUPS:
             found = snapshots(spark, conf, group.name, key=KEY)
-            joined = as_of_join(ready, found.frame, group=group.name, key=KEY, features=found.features, max_age=max_age)
-            training = training.join(joined, ROW_ID, "left")
+            rows[group.name] = GroupRows(found.frame, found.features)
             columns += [snapshot_time_column(group.name), *found.features]
-        training.select(*columns).write.mode("overwrite").parquet(out)
+        with as_of_joined(ready, rows, key=KEY, max_age=max_age) as training:
+            training.select(*columns).write.mode("overwrite").parquet(out)
     finally:
         ready.unpersist()
 

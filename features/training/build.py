@@ -20,8 +20,15 @@ from pyspark.sql import functions as F
 from features.config import OfflineStoreConf
 from features.definitions import FeatureGroup
 from features.io import fs
-from features.training.join import as_of_join, leaked, raise_if_leaked, snapshot_time_column
-from features.training.labels import LABEL_TS, ROW_ID, LabelsError, prepared, read_labels
+from features.training.join import (
+    BROADCAST_LABELS,
+    GroupRows,
+    as_of_joined,
+    leaked,
+    raise_if_leaked,
+    snapshot_time_column,
+)
+from features.training.labels import LABEL_TS, LabelsError, prepared, read_labels
 from features.training.snapshots import Snapshots, snapshots
 
 log = logging.getLogger(__name__)
@@ -113,21 +120,25 @@ def _build(
             sources[group.name], chosen[group.name] = found, names
     _check_names(chosen, label_columns, wanted)
 
-    training = labels
-    for name, found in sources.items():
-        joined = as_of_join(labels, found.frame, group=name, key=key, features=chosen[name], max_age=request.max_age)
-        training = training.join(joined, ROW_ID, "left")
-    training = training.persist(StorageLevel.MEMORY_AND_DISK)
+    group_rows = {name: GroupRows(found.frame, chosen[name]) for name, found in sources.items()}
+    broadcast = labels_read <= BROADCAST_LABELS
+    training: DataFrame | None = None
     try:
-        stats = _stats(training, chosen)
+        with as_of_joined(labels, group_rows, key=key, max_age=request.max_age, broadcast=broadcast) as joined:
+            training = joined.persist(StorageLevel.MEMORY_AND_DISK)
+            stats = _stats(training, chosen)  # computes the join while its narrow part is cached
         raise_if_leaked(int(stats["leaked"] or 0), training, list(chosen))
         rows = int(stats["rows"])
         if rows != labels_read:
-            raise RuntimeError(f"training set has {rows} rows for {labels_read} label rows; expected one per label")
+            raise RuntimeError(
+                f"training set has {rows} rows for {labels_read} label rows; expected one per label (an offline "
+                "store holding an entity twice at one snapshot time gives a label two matches)"
+            )
         columns = [*label_columns, *(c for g, fs_ in chosen.items() for c in (snapshot_time_column(g), *fs_))]
         _write(training.select(*columns), request.out, request.format)
     finally:
-        training.unpersist()
+        if training is not None:
+            training.unpersist()
     manifest = _manifest(request, labels_read, rows, stats, chosen, sources, started)
     fs.write_text(spark, manifest_path(request.out), json.dumps(manifest, indent=2, default=str))
     return manifest

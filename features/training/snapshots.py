@@ -4,8 +4,8 @@
 per hour directory by the store's own rule (the committed run of each T,
 ``features.load.offline.snapshot_files``), pruned by the T in their names to the label times'
 range, and read in one scan. Delta: the group's table (now, or ``as_of_version``), filtered to the same range.
-Both return the join key, ``snapshot_time`` (T as a UTC timestamp) and the features; soft-deleted
-records and the offline metadata columns are dropped.
+Both return the join key, ``event_time`` (T as the store's text; the join parses only its distinct
+values) and the features; soft-deleted records and the offline metadata columns are dropped.
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ from pyspark.sql import functions as F
 from features.config import OfflineStoreConf
 from features.constants import EVENT_TIME, EVENT_TIME_FORMAT, IS_DELETED, OFFLINE_METADATA_COLUMNS, PARTITION_COLUMNS
 from features.load import delta, offline
-
-SNAPSHOT_TIME = "snapshot_time"
 
 
 class NoSnapshotsError(RuntimeError):
@@ -69,11 +67,7 @@ def snapshots(
     if latest is not None:
         frame = frame.where(F.col(EVENT_TIME) <= F.lit(latest.strftime(EVENT_TIME_FORMAT)))
     features = [c for c in frame.columns if c not in (key, EVENT_TIME)]
-    frame = frame.select(
-        F.col(key).cast("string").alias(key),
-        F.to_timestamp(F.col(EVENT_TIME), "yyyy-MM-dd'T'HH:mm:ssXXX").alias(SNAPSHOT_TIME),
-        *features,
-    )
+    frame = frame.select(F.col(key).cast("string").alias(key), EVENT_TIME, *features)
     return Snapshots(frame=frame, features=features, store=info)
 
 

@@ -244,7 +244,7 @@ def product_join_only(spark: SparkSession, root: Path, labels_path: str, out: st
         rows = {}
         for group in GROUPS:
             found = snapshots(spark, conf, group.name, key=KEY)
-            rows[group.name] = GroupRows(found.frame, found.features)
+            rows[group.name] = GroupRows(found.frame, found.features, found.times)
             columns += [snapshot_time_column(group.name), *found.features]
         with as_of_joined(ready, rows, key=KEY, max_age=max_age) as training:
             training.select(*columns).write.mode("overwrite").parquet(out)

@@ -120,7 +120,7 @@ def _build(
             sources[group.name], chosen[group.name] = found, names
     _check_names(chosen, label_columns, wanted)
 
-    group_rows = {name: GroupRows(found.frame, chosen[name]) for name, found in sources.items()}
+    group_rows = {name: GroupRows(found.frame, chosen[name], found.times) for name, found in sources.items()}
     broadcast = labels_read <= BROADCAST_LABELS
     training: DataFrame | None = None
     try:

@@ -19,13 +19,13 @@ from bisect import bisect_left
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from features.constants import EVENT_TIME
+from features.constants import EVENT_TIME, EVENT_TIME_FORMAT
 from features.training.labels import LABEL_TS, ROW_ID
 
 #: How ``event_time`` is written in the offline store (the single-snapshot writer's format).
@@ -54,6 +54,9 @@ class GroupRows:
 
     rows: DataFrame
     features: Sequence[str]
+    #: The ``event_time`` texts of all snapshots in ``rows`` when the store listing gives them: then
+    #: no aggregate runs for them, and a row with another time fails the job instead of being dropped.
+    times: Sequence[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,18 @@ class SnapshotTimes:
     @property
     def words(self) -> int:
         return -(-len(self.micros) // _WORD)
+
+
+def listed_times(texts: Sequence[str]) -> SnapshotTimes:
+    """The snapshot times of texts in the store's ``event_time`` format, parsed here."""
+    micros = sorted({_epoch_micros(t) for t in texts})
+    position = {m: i for i, m in enumerate(micros)}
+    return SnapshotTimes(text=list(texts), index=[position[_epoch_micros(t)] for t in texts], micros=micros)
+
+
+def _epoch_micros(text: str) -> int:
+    at = datetime.strptime(text, EVENT_TIME_FORMAT).replace(tzinfo=UTC)
+    return _micros(at - datetime(1970, 1, 1, tzinfo=UTC))
 
 
 def snapshot_times(rows: DataFrame) -> SnapshotTimes:
@@ -105,12 +120,14 @@ def as_of_joined(
     requests (one narrow row per label) to the snapshot scan; pass False for very many labels.
     The narrow per-label resolution is cached while the context is open.
     """
-    times = {g: snapshot_times(src.rows) for g, src in sources.items()}
+    times = {
+        g: listed_times(src.times) if src.times is not None else snapshot_times(src.rows) for g, src in sources.items()
+    }
     keyed = labels.select(F.col(key).cast("string").alias(key), LABEL_TS, ROW_ID)
     resolved = keyed
     for i, (group, src) in enumerate(sources.items()):
         if times[group].micros:
-            presence = _presence(_indexed(src.rows, times[group]), key, times[group], i)
+            presence = _presence(_indexed(src, times[group]), key, times[group], i)
             resolved = _resolve(resolved, presence, key=key, i=i, times=times[group], max_age=max_age)
     resolved = resolved.persist(StorageLevel.MEMORY_AND_DISK)
     try:
@@ -127,10 +144,19 @@ def as_of_joined(
         resolved.unpersist()
 
 
-def _indexed(rows: DataFrame, times: SnapshotTimes) -> DataFrame:
-    """``rows`` with the index of their snapshot time (from a literal map: no per-row parse)."""
+def _indexed(src: GroupRows, times: SnapshotTimes) -> DataFrame:
+    """The rows with the index of their snapshot time (from a literal map: no per-row parse). With
+    listed times, a row whose ``event_time`` is not one of them fails the job."""
     lookup = F.map_from_arrays(F.lit(times.text), F.lit(times.index))
-    return rows.withColumn(_INDEX, F.try_element_at(lookup, F.col(EVENT_TIME))).where(F.col(_INDEX).isNotNull())
+    index = F.try_element_at(lookup, F.col(EVENT_TIME))
+    if src.times is not None:
+        unlisted = F.concat(
+            F.lit("an offline record has event_time "),
+            F.col(EVENT_TIME),
+            F.lit(", not the snapshot time its file is named by; the store was not written by this pipeline's writer"),
+        )
+        index = F.when(index.isNull() & F.col(EVENT_TIME).isNotNull(), F.raise_error(unlisted)).otherwise(index)
+    return src.rows.withColumn(_INDEX, index).where(F.col(_INDEX).isNotNull())
 
 
 def _word(i: int, w: int) -> str:
@@ -210,7 +236,7 @@ def _fetch(
     requests = resolved.where(F.col(f"{_USED}{i}").isNotNull()).select(
         key, F.col(f"{_USED}{i}").alias(_INDEX), ROW_ID, F.col(f"{_AT}{i}").alias(_AT)
     )
-    rows = _indexed(src.rows, times).select(key, _INDEX, *src.features)
+    rows = _indexed(src, times).select(key, _INDEX, *src.features)
     matched = rows.join(F.broadcast(requests) if broadcast else requests, [key, _INDEX])
     return matched.select(ROW_ID, F.timestamp_micros(F.col(_AT)).alias(snapshot_time_column(group)), *src.features)
 

@@ -33,6 +33,9 @@ class Snapshots:
     frame: DataFrame
     features: list[str]
     store: dict[str, Any] = field(default_factory=dict)
+    #: The ``event_time`` texts of the snapshots in range when the listing names them all (Parquet
+    #: files this product wrote); None when only the rows can tell (Delta, another tool's folders).
+    times: list[str] | None = None
 
 
 def snapshots(
@@ -53,12 +56,13 @@ def snapshots(
     """
     if store.format == "delta":
         raw, info = _delta(spark, store.root, group, version, timestamp)
+        listed = None
     elif version is not None or timestamp is not None:
         raise ValueError(
             "reading as of a version or time needs a Delta table; this offline store is Parquet (no versions)"
         )
     else:
-        raw, info = _parquet(spark, store.root, group, earliest, latest)
+        raw, info, listed = _parquet(spark, store.root, group, earliest, latest)
     if IS_DELETED in raw.columns:
         raw = raw.where(~F.coalesce(F.col(IS_DELETED), F.lit(False)))
     frame = raw.drop(*OFFLINE_METADATA_COLUMNS, *PARTITION_COLUMNS)
@@ -68,7 +72,7 @@ def snapshots(
         frame = frame.where(F.col(EVENT_TIME) <= F.lit(latest.strftime(EVENT_TIME_FORMAT)))
     features = [c for c in frame.columns if c not in (key, EVENT_TIME)]
     frame = frame.select(F.col(key).cast("string").alias(key), EVENT_TIME, *features)
-    return Snapshots(frame=frame, features=features, store=info)
+    return Snapshots(frame=frame, features=features, store=info, times=listed)
 
 
 def _delta(
@@ -93,7 +97,7 @@ def _delta(
 
 def _parquet(
     spark: SparkSession, root: str, group: str, earliest: datetime | None, latest: datetime | None
-) -> tuple[DataFrame, dict[str, Any]]:
+) -> tuple[DataFrame, dict[str, Any], list[str] | None]:
     found = offline.snapshot_files(spark, root, group, earliest=earliest, latest=latest)
     chosen = [path for paths in found.files.values() for path in paths]
     folders = found.folders  # written by another tool: read whole, filtered by event_time in snapshots()
@@ -105,7 +109,7 @@ def _parquet(
             )
         # Nothing in range: read one file for the schema only; the time filter leaves no rows.
         table = spark.read.parquet(found.any_file)
-        return table, {"format": "parquet", "path": data, "files": 0, "newest_file": None, "file_list": []}
+        return table, {"format": "parquet", "path": data, "files": 0, "newest_file": None, "file_list": []}, []
     table = spark.read.option("mergeSchema", "true").parquet(*chosen, *folders)
     info: dict[str, Any] = {
         "format": "parquet",
@@ -116,4 +120,10 @@ def _parquet(
     }
     if folders:
         info["unnamed_folders"] = sorted(folders)
-    return table, info
+        return table, info, None
+    # The writer names a snapshot's files by its event_time (offline.snapshot_tag), so the tags are the times.
+    return table, info, [_tag_time(tag) for tag in found.files]
+
+
+def _tag_time(tag: str) -> str:
+    return datetime.strptime(tag, "%Y%m%dT%H%M%SZ").strftime(EVENT_TIME_FORMAT)

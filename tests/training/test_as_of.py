@@ -12,6 +12,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from features.config import OfflineStoreConf
+from features.load.offline import write_snapshot
 from features.registry import all_groups
 from features.training.build import TrainingRequest, build_training_set
 from features.training.join import LeakageError, check_no_leakage
@@ -144,3 +145,27 @@ def test_the_leakage_check_fails_on_a_snapshot_after_its_label(spark: SparkSessi
     with pytest.raises(LeakageError, match=r"leakage check failed: 1 row\(s\) use a snapshot taken after"):
         check_no_leakage(swapped, ["customer_orders"])
     check_no_leakage(bad, ["customer_orders"])
+
+
+def test_a_record_whose_time_is_not_its_files_snapshot_fails_loudly(spark: SparkSession, tmp_path: Path) -> None:
+    """The Parquet reader takes the snapshot times from the file names; a record that says another
+    time (not this pipeline's writer) must fail the job, not be dropped from the set."""
+    as_of = datetime(2026, 10, 1, tzinfo=UTC)
+    df = spark.createDataFrame([("C000", "2026-10-01T05:00:00Z", 7)], "customer_id string, event_time string, age int")
+    write_snapshot(
+        spark,
+        df,
+        root=str(tmp_path / "store"),
+        group="customer_profile",
+        as_of=as_of,
+        run_id="r1",
+        rows=1,
+        write_time=as_of,
+    )
+    labels = write_csv(
+        tmp_path / "labels.csv",
+        [{"label_id": "1", "customer_id": "C000", "label_time": "2026-10-02T00:00:00Z", "churned": "0"}],
+    )
+    request = TrainingRequest(labels=labels, out=str(tmp_path / "out"), groups=[all_groups()["customer_profile"]])
+    with pytest.raises(Exception, match="not the snapshot time its file is named by"):
+        build_training_set(spark, OfflineStoreConf(root=str(tmp_path / "store")), request)

@@ -2,8 +2,9 @@
 
 Nothing here sorts or shuffles the wide snapshot rows (docs/training.md#how-the-join-works):
 
-1. Times: a group's snapshot times ``T_0 < ... < T_{n-1}`` come from one small aggregate over
-   ``event_time``; every snapshot row gets its index ``i`` from a literal map.
+1. Times: a group's snapshot times ``T_0 < ... < T_{n-1}`` come from the store listing (Parquet
+   files this pipeline wrote are named by them) or else one small aggregate over ``event_time``;
+   every snapshot row gets its index ``i`` from a literal map.
 2. Presence: per entity, the snapshots that hold it as bitmasks (bit ``i % 63`` of word
    ``i // 63``), one hash aggregate to one narrow row per entity. Each label, joined to that on its
    key, takes ``k`` = (number of ``T <= label time``) - 1 and the highest set bit ``<= k``: the
@@ -233,12 +234,13 @@ def _fetch(
     src: GroupRows, resolved: DataFrame, times: SnapshotTimes, *, key: str, group: str, i: int, broadcast: bool
 ) -> DataFrame:
     """Per label with a usable snapshot: :data:`ROW_ID`, the snapshot time and the features."""
-    requests = resolved.where(F.col(f"{_USED}{i}").isNotNull()).select(
-        key, F.col(f"{_USED}{i}").alias(_INDEX), ROW_ID, F.col(f"{_AT}{i}").alias(_AT)
-    )
-    rows = _indexed(src, times).select(key, _INDEX, *src.features)
+    requests = resolved.where(F.col(f"{_USED}{i}").isNotNull()).select(key, F.col(f"{_USED}{i}").alias(_INDEX), ROW_ID)
+    rows = _indexed(src, times).select(key, _INDEX, EVENT_TIME, *src.features)
     matched = rows.join(F.broadcast(requests) if broadcast else requests, [key, _INDEX])
-    return matched.select(ROW_ID, F.timestamp_micros(F.col(_AT)).alias(snapshot_time_column(group)), *src.features)
+    # The snapshot time is the matched record's own, parsed (one row per label): the leakage check
+    # then tests what the features came from, not the index arithmetic that chose them.
+    own = F.to_timestamp(F.col(EVENT_TIME), EVENT_TIME_PATTERN)
+    return matched.select(ROW_ID, own.alias(snapshot_time_column(group)), *src.features)
 
 
 def _nulls(src: GroupRows, group: str) -> list[Column]:
